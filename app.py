@@ -1,0 +1,15 @@
+"""Triptych's Streamlit entry: `streamlit run app.py`. Pages live in triptych/ui/."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import streamlit as st  # noqa: E402
+
+st.set_page_config(page_title="Triptych", page_icon="🪟", layout="wide")
+
+pages = [
+    st.Page("triptych/ui/ask_page.py", title="Ask", icon=":material/chat:", default=True),
+    st.Page("triptych/ui/settings_page.py", title="Settings", icon=":material/settings:"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,37 @@
+"""Shared fixtures: a clean environment for settings, and the real embedded model server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No TRIPTYCH_* or key variables from the outside, and a working directory without a .env."""
+    for name in list(os.environ):
+        if name.startswith("TRIPTYCH_") or name.endswith("_API_KEY"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def local_models() -> Iterator[object]:
+    """The real embedded llama.cpp server (base model), shared by the integration tests of a session."""
+    from triptych.llm.server import LocalModels
+    from triptych.settings import Settings
+
+    models = LocalModels(Settings(_env_file=None))  # type: ignore[call-arg]
+    try:
+        models.base()
+        yield models
+    finally:
+        models.close()

