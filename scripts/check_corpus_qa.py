@@ -104,13 +104,9 @@ def check_domain(domain_dir: Path) -> tuple[list[str], dict[str, object]]:
     texts = {doc_id: normalise_space(document_text(path)) for doc_id, path in docs.items()}
     for doc_id, text in texts.items():
         if not DOC_CHARS[0] <= len(text) <= DOC_CHARS[1]:
-            failures.append(
-                f"{doc_id}: {len(text)} characters of text, expected {DOC_CHARS[0]}-{DOC_CHARS[1]}"
-            )
+            failures.append(f"{doc_id}: {len(text)} characters of text, expected {DOC_CHARS[0]}-{DOC_CHARS[1]}")
 
-    records = [
-        json.loads(line) for line in (domain_dir / "qa.jsonl").read_text().splitlines() if line.strip()
-    ]
+    records = [json.loads(line) for line in (domain_dir / "qa.jsonl").read_text().splitlines() if line.strip()]
     ids = Counter(record.get("id") for record in records)
     failures += [f"duplicate id {qid}" for qid, n in ids.items() if n > 1]
     questions = Counter(record.get("question") for record in records)
@@ -118,9 +114,7 @@ def check_domain(domain_dir: Path) -> tuple[list[str], dict[str, object]]:
 
     binary_questions = 0
     for record in records:
-        failures += [
-            f"{record.get('id')}: {problem}" for problem in check_record(record, domain, docs, texts)
-        ]
+        failures += [f"{record.get('id')}: {problem}" for problem in check_record(record, domain, docs, texts)]
         if any(docs.get(d, Path()).suffix in (".pdf", ".docx") for d in record.get("doc_ids", [])):
             binary_questions += 1
 
@@ -143,9 +137,7 @@ def check_domain(domain_dir: Path) -> tuple[list[str], dict[str, object]]:
     summary = {
         "documents": dict(Counter(p.suffix.lstrip(".") for p in docs.values())),
         "questions": len(records),
-        "by_split": {
-            f"{s}/{'answerable' if a else 'unanswerable'}": n for (s, a), n in sorted(splits.items())
-        },
+        "by_split": {f"{s}/{'answerable' if a else 'unanswerable'}": n for (s, a), n in sorted(splits.items())},
         "documents_covered": coverage,
         "from_pdf_or_docx": binary_questions,
     }
@@ -176,15 +168,8 @@ def check_record(record: dict, domain: str, docs: dict[str, Path], texts: dict[s
         problems.append("alt_answers must be non-empty strings")
 
     if not record["answerable"]:
-        if (
-            record["answer_type"] != "unanswerable"
-            or record["answer"]
-            or record["alt_answers"]
-            or record["doc_ids"]
-        ):
-            problems.append(
-                "unanswerable record needs answer_type 'unanswerable', empty answer/alt_answers/doc_ids"
-            )
+        if record["answer_type"] != "unanswerable" or record["answer"] or record["alt_answers"] or record["doc_ids"]:
+            problems.append("unanswerable record needs answer_type 'unanswerable', empty answer/alt_answers/doc_ids")
         return problems
     if record["answer_type"] == "unanswerable":
         problems.append("answerable record has answer_type 'unanswerable'")

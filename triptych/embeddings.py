@@ -75,7 +75,7 @@ class SentenceTransformerEmbedder:
         location = resolve_embedding_model(model_name)
         try:
             self.model = SentenceTransformer(location, device="cpu")
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise EmbeddingModelError(
                 f"cannot load the embedding model {model_name!r} offline ({exc}); set "
                 "TRIPTYCH_EMBEDDING_MODEL to a local model folder or a model in the Hugging Face cache"
@@ -96,9 +96,9 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """Encode a query (with the model's query prompt, if it defines one)."""
-        return self.model.encode_query(
-            [text], normalize_embeddings=True, convert_to_numpy=True
-        )[0].astype(np.float32, copy=False)
+        return self.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)[0].astype(
+            np.float32, copy=False
+        )
 
     @property
     def dimension(self) -> int:
@@ -118,3 +118,32 @@ def load_embedder(model_name: str, batch_size: int = 32) -> SentenceTransformerE
             embedder = _EMBEDDERS[model_name] = SentenceTransformerEmbedder(model_name, batch_size)
         embedder.batch_size = batch_size
         return embedder
+
+
+class LazyEmbedder:
+    """Names its model at once but loads it only when something has to be encoded.
+
+    Lets start-up checks (is the index up to date?) run without paying for loading the model.
+    """
+
+    def __init__(self, model_name: str, batch_size: int = 32) -> None:
+        self._name = model_name
+        self.batch_size = batch_size
+
+    @property
+    def model_name(self) -> str:
+        """The configured model name."""
+        return self._name
+
+    @property
+    def loaded(self) -> SentenceTransformerEmbedder:
+        """The shared embedder for this model (loaded on first access)."""
+        return load_embedder(self._name, self.batch_size)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode passages (loads the model on first use)."""
+        return self.loaded.embed_documents(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Encode a query (loads the model on first use)."""
+        return self.loaded.embed_query(text)

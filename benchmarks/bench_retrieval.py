@@ -1,0 +1,111 @@
+"""Retrieval quality on the shared dev questions: vector, hybrid (BM25 + vector, RRF) and plain BM25.
+
+For each domain of ../shared/eval (or TRIPTYCH_SHARED_EVAL) the documents are indexed in a
+throw-away embedded Chroma folder with the configured chunking and embedding model. Each question
+of qa_dev.jsonl is searched (50 chunks, no score threshold); documents are ranked by their best
+chunk. recall@1 / recall@5: the gold document is first / among the first five documents; mrr: mean
+of 1 / its rank (0 when absent from the 50 chunks). rag_hit: the gold document is among the chunks
+the RAG pipeline would get with the configured top_k and min_score. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path, PurePosixPath
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._shared_eval import DOMAINS, questions, shared_eval_dir  # noqa: E402
+from triptych.embeddings import load_embedder  # noqa: E402
+from triptych.index import DomainIndex, chroma_client  # noqa: E402
+from triptych.ingest import ingest_paths  # noqa: E402
+from triptych.retrieval import LexicalIndex, Retriever  # noqa: E402
+from triptych.settings import Settings  # noqa: E402
+
+DEPTH = 50
+
+
+def doc_ranking(doc_ids: list[str]) -> list[str]:
+    """Document stems in order of their best chunk."""
+    seen: list[str] = []
+    for doc_id in doc_ids:
+        stem = PurePosixPath(doc_id).stem
+        if stem not in seen:
+            seen.append(stem)
+    return seen
+
+
+def scores(ranks: list[int | None], hits: list[bool]) -> dict[str, float]:
+    n = len(ranks)
+    return {
+        "recall@1": round(sum(r == 1 for r in ranks) / n, 4),
+        "recall@5": round(sum(r is not None and r <= 5 for r in ranks) / n, 4),
+        "mrr": round(sum(1 / r for r in ranks if r) / n, 4),
+        "rag_hit": round(sum(hits) / n, 4),
+    }
+
+
+def main() -> None:
+    eval_dir = shared_eval_dir()
+    results: dict[str, dict] = {}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="triptych-bench-") as tmp:
+        settings = Settings(_env_file=None, chroma_path=Path(tmp) / "indexes")  # type: ignore[call-arg]
+        embedder = load_embedder(settings.embedding_model, settings.embedding_batch_size)
+        client = chroma_client(settings)
+        for domain in DOMAINS:
+            docs = eval_dir / domain / "docs"
+            report = ingest_paths(settings, domain, [docs], client=client, embedder=embedder)
+            index = DomainIndex(client, domain, settings.embedding_model, create=False)
+            bm25 = LexicalIndex(index.all_chunks())
+            modes = {
+                "vector": Retriever(index, embedder, top_k=DEPTH, min_score=-1.0, hybrid=False),
+                "hybrid": Retriever(index, embedder, top_k=DEPTH, min_score=-1.0, hybrid=True),
+            }
+            rag = {
+                "vector": Retriever(index, embedder, top_k=settings.top_k, min_score=settings.min_score, hybrid=False),
+                "hybrid": Retriever(index, embedder, top_k=settings.top_k, min_score=settings.min_score, hybrid=True),
+            }
+            ranks: dict[str, list[int | None]] = {"vector": [], "hybrid": [], "bm25": []}
+            hits: dict[str, list[bool]] = {"vector": [], "hybrid": [], "bm25": []}
+            qa = questions(eval_dir, domain)
+            for record in qa:
+                gold = record["doc_ids"][0]
+                for mode, retriever in modes.items():
+                    ranked = doc_ranking([c.doc_id for c in retriever.search(record["question"])])
+                    ranks[mode].append(ranked.index(gold) + 1 if gold in ranked else None)
+                    top = doc_ranking([c.doc_id for c in rag[mode].search(record["question"])])
+                    hits[mode].append(gold in top)
+                ranked = doc_ranking([c.doc_id for c, _ in bm25.search(record["question"], DEPTH)])
+                ranks["bm25"].append(ranked.index(gold) + 1 if gold in ranked else None)
+                hits["bm25"].append(gold in ranked[: settings.top_k])
+            results[domain] = {
+                "questions": len(qa),
+                "documents": len(report.stored),
+                "chunks": report.chunks,
+                **{mode: scores(ranks[mode], hits[mode]) for mode in ranks},
+            }
+    print(
+        json.dumps(
+            {
+                "benchmark": "retrieval",
+                "embedding_model": settings.embedding_model,
+                "chunk_size": settings.chunk_size,
+                "chunk_overlap": settings.chunk_overlap,
+                "rag_top_k": settings.top_k,
+                "rag_min_score": settings.min_score,
+                "depth_chunks": DEPTH,
+                "seconds": round(time.perf_counter() - started, 1),
+                "domains": results,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Company documents: validation before anything is parsed, loaders per format, and chunking."""

@@ -1,0 +1,227 @@
+"""Checks made before a file is parsed: type by content, size, archive safety, text encoding.
+
+Every refusal is a `DocumentRejected` whose message says what is wrong with the file and what to do
+about it, so a batch can list each refused file with its reason and carry on with the rest.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import PurePath
+
+import filetype
+
+from triptych.settings import Settings
+
+MIB = 1024 * 1024
+
+# A DOCX is a ZIP archive. These bound what parsing it may unpack, whatever its size on disk: a
+# "zip bomb" declares a tiny compressed member that expands to gigabytes. Real DOCX parts compress
+# 3-20x; large members beyond MAX_ZIP_RATIO are refused before python-docx opens the archive.
+MAX_ZIP_MEMBERS = 2000
+MAX_ZIP_RATIO = 100
+ZIP_RATIO_MIN_BYTES = MIB  # small members may compress extremely well without harm
+MIN_ZIP_TOTAL_BYTES = 200 * MIB  # total unpacked size allowed: the larger of this and 10x the upload limit
+
+# A PDF ends with %%EOF (possibly followed by a little whitespace or junk); a file cut off in
+# transfer has none. pypdf would otherwise try to "repair" it and fail deep inside the parser.
+PDF_EOF_WINDOW = 8192
+
+
+class DocumentRejected(ValueError):
+    """A file that cannot be ingested; the message says why and what to do about it."""
+
+
+class DocumentKind(StrEnum):
+    """The formats Triptych reads."""
+
+    PDF = "pdf"
+    DOCX = "docx"
+    HTML = "html"
+    MARKDOWN = "markdown"
+    TEXT = "text"
+
+
+EXTENSIONS: dict[str, DocumentKind] = {
+    ".pdf": DocumentKind.PDF,
+    ".docx": DocumentKind.DOCX,
+    ".html": DocumentKind.HTML,
+    ".htm": DocumentKind.HTML,
+    ".md": DocumentKind.MARKDOWN,
+    ".markdown": DocumentKind.MARKDOWN,
+    ".txt": DocumentKind.TEXT,
+}
+TEXT_KINDS = frozenset({DocumentKind.HTML, DocumentKind.MARKDOWN, DocumentKind.TEXT})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits applied to every file before it is parsed."""
+
+    max_bytes: int
+    max_pdf_pages: int
+    max_unzipped: int | None = None  # default: the larger of 200 MB and 10x max_bytes
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        """The limits of TRIPTYCH_MAX_UPLOAD_MB and TRIPTYCH_MAX_PDF_PAGES."""
+        return cls(max_bytes=int(settings.max_upload_mb * MIB), max_pdf_pages=settings.max_pdf_pages)
+
+    @property
+    def max_unzipped_bytes(self) -> int:
+        """How much a DOCX may unpack to in total."""
+        if self.max_unzipped is not None:
+            return self.max_unzipped
+        return max(MIN_ZIP_TOTAL_BYTES, 10 * self.max_bytes)
+
+
+def supported_extensions() -> str:
+    """The accepted file name extensions, for messages and file pickers."""
+    return ", ".join(EXTENSIONS)
+
+
+def kind_from_name(name: str) -> DocumentKind:
+    """The format a file name claims by its extension; refuses unsupported extensions."""
+    suffix = PurePath(name).suffix.lower()
+    kind = EXTENSIONS.get(suffix)
+    if kind is None:
+        what = f"'{suffix}'" if suffix else "a file without an extension"
+        raise DocumentRejected(f"unsupported file type {what}; supported: {supported_extensions()}")
+    return kind
+
+
+def check_size(size: int, limits: Limits) -> None:
+    """Refuse empty files and files over the upload limit (call before reading a file from disk)."""
+    if size == 0:
+        raise DocumentRejected("the file is empty (0 bytes)")
+    if size > limits.max_bytes:
+        raise DocumentRejected(
+            f"the file is {size / MIB:.1f} MB, over the {limits.max_bytes / MIB:g} MB limit; split it, "
+            "or raise TRIPTYCH_MAX_UPLOAD_MB"
+        )
+
+
+def validate(name: str, data: bytes, limits: Limits) -> DocumentKind:
+    """The document's format, checked against its content; raises DocumentRejected with the reason.
+
+    The extension says what the file should be; the first bytes say what it is. They must agree,
+    so a PDF renamed to .docx or a ZIP renamed to .txt is refused with a message naming the fix.
+    """
+    claimed = kind_from_name(name)
+    check_size(len(data), limits)
+    actual = sniff(data)
+    ext = PurePath(name).suffix.lower()
+    if claimed is DocumentKind.PDF:
+        if actual != "pdf":
+            raise DocumentRejected(f"named {ext} but the content is {describe(actual)}, not a PDF")
+        check_pdf_complete(data)
+    elif claimed is DocumentKind.DOCX:
+        if actual == "ole":
+            raise DocumentRejected(
+                "this is a password-protected or legacy (.doc) Word file, not a .docx; remove the "
+                "password, or open it in Word and save as .docx"
+            )
+        if actual != "zip":
+            raise DocumentRejected(f"named {ext} but the content is {describe(actual)}, not a Word .docx")
+        check_docx_archive(data, limits)
+    elif actual != "text":
+        raise DocumentRejected(
+            f"named {ext} but the content is {describe(actual)}, not text"
+            + (f"; rename it to {_extension_for(actual)}" if _extension_for(actual) else "")
+        )
+    return claimed
+
+
+def sniff(data: bytes) -> str:
+    """What the bytes are: 'pdf', 'zip', 'ole', 'text', a MIME type from `filetype`, or 'binary'."""
+    head = data[:2048]
+    if b"%PDF-" in head[:1024]:
+        return "pdf"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "ole"
+    guess = filetype.guess(head)
+    if guess is not None:
+        return guess.mime
+    try:
+        decode_text(data)
+    except DocumentRejected:
+        return "binary"
+    return "text"
+
+
+def describe(sniffed: str) -> str:
+    """Words for what `sniff` found, for refusal messages."""
+    return {
+        "pdf": "a PDF",
+        "zip": "a ZIP archive (or a .docx)",
+        "ole": "a legacy Office (.doc/.xls) or password-protected Office file",
+        "text": "text",
+        "binary": "binary data",
+    }.get(sniffed, sniffed)
+
+
+def _extension_for(sniffed: str) -> str | None:
+    return {"pdf": ".pdf"}.get(sniffed)
+
+
+def check_pdf_complete(data: bytes) -> None:
+    """Refuse a PDF that was cut off (no %%EOF marker near its end)."""
+    if b"%%EOF" not in data[-PDF_EOF_WINDOW:]:
+        raise DocumentRejected("the PDF is truncated or corrupt (no end-of-file marker); download or export it again")
+
+
+def check_docx_archive(data: bytes, limits: Limits) -> None:
+    """Refuse a DOCX that is not a readable Word archive or that would unpack to too much."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise DocumentRejected(f"the DOCX is corrupt (not a readable ZIP archive: {exc}); save it again") from None
+    names = {m.filename for m in members}
+    if "word/document.xml" not in names:
+        raise DocumentRejected("the archive holds no word/document.xml, so it is not a Word .docx")
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise DocumentRejected(f"the DOCX holds {len(members)} parts (limit {MAX_ZIP_MEMBERS}); refused as unsafe")
+    total = sum(m.file_size for m in members)
+    if total > limits.max_unzipped_bytes:
+        raise DocumentRejected(
+            f"the DOCX would unpack to {total / MIB:.0f} MB (limit "
+            f"{limits.max_unzipped_bytes / MIB:.0f} MB); refused as a possible zip bomb"
+        )
+    for m in members:
+        if m.file_size >= ZIP_RATIO_MIN_BYTES and m.file_size > MAX_ZIP_RATIO * max(m.compress_size, 1):
+            ratio = m.file_size / max(m.compress_size, 1)
+            raise DocumentRejected(
+                f"the DOCX part {m.filename} expands {ratio:.0f}x ({m.file_size / MIB:.0f} MB from "
+                f"{m.compress_size / 1024:.0f} KB; limit {MAX_ZIP_RATIO}x); refused as a possible zip bomb"
+            )
+
+
+def decode_text(data: bytes) -> str:
+    """Text of a text file: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252.
+
+    Refuses binary data: NUL bytes, or more than 1 % control characters after decoding.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise DocumentRejected("the file claims UTF-16 but does not decode; save it as UTF-8") from None
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            if b"\x00" in data:
+                raise DocumentRejected("the file holds binary data, not text") from None
+            text = data.decode("cp1252", errors="replace")
+    if "\x00" in text:
+        raise DocumentRejected("the file holds binary data, not text")
+    control = sum(1 for ch in text if ch < " " and ch not in "\t\n\r\f") + text.count("\ufffd")
+    if control > max(1, len(text) // 100):
+        raise DocumentRejected("the file holds binary data, not text (too many control characters)")
+    return text

@@ -1,0 +1,185 @@
+"""Find the chunks of a domain that answer a question: vector search, optionally fused with BM25.
+
+`score` is always the cosine similarity between the question and the chunk (1 - cosine distance),
+and `min_score` always applies to it: a chunk below the threshold is never returned, whichever
+method found it. With `hybrid`, the order comes from reciprocal-rank fusion of the vector ranking
+and a BM25 ranking over the same chunks (`fused_score`); a chunk that only BM25 found gets its
+cosine score computed from its stored vector, so the threshold means the same thing in both modes.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from chromadb.api import ClientAPI
+from rank_bm25 import BM25Okapi
+
+from triptych.embeddings import Embedder, load_embedder
+from triptych.index import DomainIndex, StoredChunk, model_key, open_index
+from triptych.settings import Settings
+
+RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
+MIN_CANDIDATES = 50  # how deep each ranking goes before fusion
+_LEXICAL_CACHE_SIZE = 8
+
+# Function words only: BM25's IDF already discounts common terms, this just keeps them out of the
+# scoring entirely. Kept short on purpose; domain words (e.g. "leave", "policy") stay.
+STOPWORDS = frozenset(
+    """a an and are as at be by can do does for from had has have how i if in into is it its of on or
+    s that the their there these this to was what when where which who whom why will with you your""".split()
+)
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class RetrievedChunk:
+    """A passage retrieved for a question; `text == document_text(doc_id)[start:end]`."""
+
+    chunk_id: str
+    doc_id: str
+    source: str  # file name
+    title: str
+    text: str
+    start: int  # offsets into the document text
+    end: int
+    score: float  # cosine similarity to the question, in [-1, 1]
+    page: int | None = None  # PDF: the page the chunk starts on
+    section: str | None = None  # the heading the chunk falls under, where the format has headings
+    fused_score: float | None = None  # hybrid only: the reciprocal-rank-fusion score that ordered it
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased word tokens without stop words, for BM25."""
+    return [t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
+
+
+class LexicalIndex:
+    """BM25 (Okapi) over a fixed list of chunks."""
+
+    def __init__(self, chunks: list[StoredChunk]) -> None:
+        self.chunks = chunks
+        self._bm25 = BM25Okapi([tokenize(c.text) for c in chunks]) if chunks else None
+
+    def search(self, query: str, n: int) -> list[tuple[StoredChunk, float]]:
+        """The n best chunks with a positive BM25 score, best first."""
+        tokens = tokenize(query)
+        if self._bm25 is None or not tokens:
+            return []
+        scores = self._bm25.get_scores(tokens)
+        top = np.argsort(-scores, kind="stable")[:n]
+        return [(self.chunks[i], float(scores[i])) for i in top if scores[i] > 0]
+
+
+_lexical_cache: OrderedDict[tuple[str, str], LexicalIndex] = OrderedDict()
+_lexical_lock = threading.Lock()
+
+
+def lexical_index(index: DomainIndex) -> LexicalIndex:
+    """The BM25 index of a domain index, rebuilt only when its documents changed."""
+    key = (index.name, index.signature())
+    with _lexical_lock:
+        cached = _lexical_cache.get(key)
+        if cached is not None:
+            _lexical_cache.move_to_end(key)
+            return cached
+    built = LexicalIndex(index.all_chunks())
+    with _lexical_lock:
+        _lexical_cache[key] = built
+        while len(_lexical_cache) > _LEXICAL_CACHE_SIZE:
+            _lexical_cache.popitem(last=False)
+    return built
+
+
+def _retrieved(chunk: StoredChunk, score: float, fused: float | None = None) -> RetrievedChunk:
+    return RetrievedChunk(
+        chunk_id=chunk.chunk_id,
+        doc_id=chunk.doc_id,
+        source=chunk.source,
+        title=chunk.title,
+        text=chunk.text,
+        start=chunk.start,
+        end=chunk.end,
+        score=score,
+        page=chunk.page,
+        section=chunk.section,
+        fused_score=fused,
+    )
+
+
+class Retriever:
+    """Top-k search over one domain index, with a minimum cosine score and optional hybrid fusion."""
+
+    def __init__(self, index: DomainIndex, embedder: Embedder, *, top_k: int, min_score: float, hybrid: bool) -> None:
+        if model_key(embedder.model_name) != model_key(index.embedding_model):
+            raise ValueError(
+                f"the index {index.name} was built with {index.embedding_model}, but the embedder is "
+                f"{embedder.model_name}: use the same TRIPTYCH_EMBEDDING_MODEL, or ingest again"
+            )
+        if top_k < 1:
+            raise ValueError(f"top_k must be at least 1 (got {top_k})")
+        self.index = index
+        self.embedder = embedder
+        self.top_k = top_k
+        self.min_score = min_score
+        self.hybrid = hybrid
+
+    def search(self, query: str, k: int | None = None) -> list[RetrievedChunk]:
+        """The best `k` (default top_k) chunks scoring at least min_score, best first."""
+        k = self.top_k if k is None else k
+        if k < 1 or not query.strip():
+            return []
+        vector = self.embedder.embed_query(query)
+        if not self.hybrid:
+            hits = self.index.query(vector, k)
+            return [_retrieved(c, s) for c, s in hits if s >= self.min_score][:k]
+        return self._hybrid(query, vector, k)
+
+    def _hybrid(self, query: str, vector: np.ndarray, k: int) -> list[RetrievedChunk]:
+        depth = max(MIN_CANDIDATES, 5 * k)
+        by_vector = self.index.query(vector, depth)
+        by_words = lexical_index(self.index).search(query, depth)
+        fused: dict[str, float] = {}
+        chunks: dict[str, StoredChunk] = {}
+        for ranking in (by_vector, by_words):
+            for rank, (chunk, _) in enumerate(ranking, start=1):
+                fused[chunk.chunk_id] = fused.get(chunk.chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+                chunks[chunk.chunk_id] = chunk
+        cosine = {c.chunk_id: s for c, s in by_vector}
+        missing = [i for i in chunks if i not in cosine]
+        for chunk, stored in self.index.get_chunks(missing):
+            cosine[chunk.chunk_id] = float(np.dot(stored, vector))
+        ordered = sorted(fused, key=lambda i: (-fused[i], -cosine.get(i, -1.0), i))
+        out = [
+            _retrieved(chunks[i], cosine[i], fused[i]) for i in ordered if i in cosine and cosine[i] >= self.min_score
+        ]
+        return out[:k]
+
+    def document_text(self, doc_id: str) -> str:
+        """The full text of a document, which the chunk offsets point into."""
+        return self.index.document_text(doc_id)
+
+
+def retriever_for(
+    settings: Settings,
+    domain: str,
+    *,
+    client: ClientAPI | None = None,
+    embedder: Embedder | None = None,
+) -> Retriever:
+    """A Retriever for a domain as configured (top_k, min_score, hybrid, embedding model).
+
+    Raises IndexNotFoundError (naming the command that builds it) when the domain has no index.
+    """
+    index = open_index(settings, domain, client=client)
+    if embedder is None:
+        embedder = load_embedder(settings.embedding_model, settings.embedding_batch_size)
+    return Retriever(index, embedder, top_k=settings.top_k, min_score=settings.min_score, hybrid=settings.hybrid)
+
+
+def document_text(settings: Settings, domain: str, doc_id: str, *, client: ClientAPI | None = None) -> str:
+    """The full text of one document of a domain, so the UI can show a chunk in place."""
+    return open_index(settings, domain, client=client).document_text(doc_id)
