@@ -9,7 +9,7 @@ import streamlit as st  # noqa: E402
 st.set_page_config(page_title="Triptych", page_icon="🪟", layout="wide")
 
 pages = [
-    st.Page("triptych/ui/ask_page.py", title="Ask", icon=":material/chat:", default=True),
+    st.Page("triptych/ui/compare_page.py", title="Compare", icon=":material/view_column:", default=True),
     st.Page("triptych/ui/settings_page.py", title="Settings", icon=":material/settings:"),
 ]
 st.navigation(pages).run()

@@ -20,6 +20,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+# Documents and indexes: `triptych ingest`, `triptych index list|delete` (in triptych/cli_documents.py).
+from triptych.cli_documents import index_app, ingest  # noqa: E402
+
+app.command()(ingest)
+app.add_typer(index_app, name="index")
+
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
@@ -51,9 +57,7 @@ def serve_model(
     except ModelServerError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"serving {server.spec.alias} from {server.spec.model_path}")
-    typer.echo(
-        f"OpenAI-compatible endpoint: {server.base_url}  (pid {server.pid}, {server.spec.n_threads} threads)"
-    )
+    typer.echo(f"OpenAI-compatible endpoint: {server.base_url}  (pid {server.pid}, {server.spec.n_threads} threads)")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -79,9 +83,7 @@ def doctor(
     width = max(len(c.name) for c in checks)
     for check in checks:
         mark = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}[check.status]
-        color = {"ok": typer.colors.GREEN, "warn": typer.colors.YELLOW, "fail": typer.colors.RED}[
-            check.status
-        ]
+        color = {"ok": typer.colors.GREEN, "warn": typer.colors.YELLOW, "fail": typer.colors.RED}[check.status]
         typer.secho(f"[{mark}] ", fg=color, nl=False)
         typer.echo(f"{check.name.ljust(width)}  {check.detail}")
         if check.fix:
@@ -93,40 +95,79 @@ def doctor(
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question to ask")],
-    stream: Annotated[bool, typer.Option(help="Echo tokens to stderr as they arrive")] = False,
+    domain: Annotated[str | None, typer.Option(help="Document collection / demo domain, e.g. hr_handbook")] = None,
+    pipelines: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated: prompt,rag,finetuned,finetuned_rag (default: all three with --domain, else prompt)"
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool | None,
+        typer.Option("--json/--text", help="JSON output (default: JSON unless stdout is a terminal)"),
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Report each pipeline's progress on stderr")] = True,
 ) -> None:
-    """Ask the base model (prompt pipeline's endpoint) and print JSON: answer, timings, tokens."""
-    from langchain_core.messages import HumanMessage, SystemMessage
-
-    from triptych.llm.factory import make_chat_model, resolve_endpoint
-    from triptych.llm.generate import stream_generation
-    from triptych.llm.server import LocalModels, ModelServerError
+    """Send one question to the pipelines at once; print each answer with sources, timings, tokens, cost."""
+    from graphs.compare import Comparison, Event
+    from graphs.registry import DEFAULT_PIPELINES, PIPELINES
+    from triptych.llm.server import LocalModels
     from triptych.settings import ConfigError
 
     if not question.strip():
         raise _fail("the question is empty")
+    chosen = (
+        [p.strip() for p in pipelines.split(",") if p.strip()]
+        if pipelines
+        else (DEFAULT_PIPELINES if domain else ["prompt"])
+    )
+    unknown = [p for p in chosen if p not in PIPELINES]
+    if unknown:
+        raise _fail(f"unknown pipeline(s) {', '.join(unknown)}; expected some of {', '.join(PIPELINES)}")
     settings = _settings()
-    models = LocalModels(settings)
     try:
-        endpoint = resolve_endpoint(settings, "prompt", models)
-        chat = make_chat_model(endpoint, settings)
-        messages = [
-            SystemMessage("You are a helpful assistant. Answer briefly and accurately."),
-            HumanMessage(question),
-        ]
-        on_token = (lambda t: print(t, end="", file=sys.stderr, flush=True)) if stream else None
-        result = stream_generation(
-            chat, messages, endpoint.model, on_token=on_token, usage_counter=endpoint.usage_counter
-        )
-    except (ConfigError, ModelServerError) as exc:
+        settings.check_keys(tuple(dict.fromkeys(PIPELINES[p].endpoint for p in chosen)))
+    except ConfigError as exc:
         raise _fail(str(exc)) from None
+    models = LocalModels(settings)
+
+    def report(event: Event) -> None:
+        if event.kind in ("queued", "started"):
+            typer.echo(f"[{event.pipeline}] {event.kind}", err=True)
+        elif event.kind == "done" and event.result is not None:
+            r = event.result
+            status = f"error: {r.error}" if r.error else f"done in {r.total_s:.2f} s"
+            typer.echo(f"[{event.pipeline}] {status}", err=True)
+
+    try:
+        results = Comparison(settings, models).run(question, domain, chosen, on_event=report if progress else None)
     finally:
         models.close()
-    if stream:
-        print(file=sys.stderr)
-    out = result.to_dict()
-    out["endpoint"] = endpoint.describe()
-    typer.echo(json.dumps(out, indent=2))
+    if as_json is None:
+        as_json = not sys.stdout.isatty()
+    if as_json:
+        payload = {
+            "question": question,
+            "domain": domain,
+            "pipelines": {pid: r.to_dict() for pid, r in results.items()},
+        }
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        for r in results.values():
+            typer.secho(f"\n== {r.label} ({r.model or 'n/a'})", bold=True)
+            if r.error:
+                typer.secho(f"error: {r.error}", fg=typer.colors.RED)
+                continue
+            typer.echo(r.answer or f"({r.notice})")
+            for src in r.sources:
+                typer.echo(f"  [{src.n}] {src.source} (score {src.score:.2f})")
+            ttft = f"{r.ttft_s:.2f} s" if r.ttft_s is not None else "-"
+            typer.echo(
+                f"  ttft {ttft} · total {r.total_s or 0:.2f} s · tokens {r.prompt_tokens or 0}/"
+                f"{r.completion_tokens or 0} · ${r.cost_usd:.4f}"
+            )
+    if any(r.error for r in results.values()):
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -42,9 +42,7 @@ def check_versions() -> Check:
     parts = [f"python {platform.python_version()}"] + [f"{d} {_version(d)}" for d in VERSIONED]
     missing = [d for d in VERSIONED if _version(d) == "not installed"]
     if missing:
-        return Check(
-            "versions", "fail", ", ".join(parts), f"run `make install` ({', '.join(missing)} missing)"
-        )
+        return Check("versions", "fail", ", ".join(parts), f"run `make install` ({', '.join(missing)} missing)")
     return Check("versions", "ok", ", ".join(parts))
 
 

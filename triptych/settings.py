@@ -64,9 +64,7 @@ class EndpointConfig(BaseModel):
         "vllm/<served-name>, compatible/<name>.",
     )
     base_url: str | None = Field(default=None, description="Overrides the provider's base URL.")
-    api_key_env: str | None = Field(
-        default=None, description="Name of the variable holding this endpoint's API key."
-    )
+    api_key_env: str | None = Field(default=None, description="Name of the variable holding this endpoint's API key.")
     price_in_per_1k: float = Field(default=0.0, ge=0, description="USD per 1K prompt tokens.")
     price_out_per_1k: float = Field(default=0.0, ge=0, description="USD per 1K completion tokens.")
 
@@ -107,6 +105,9 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=256, ge=1, le=32768)
     temperature: float = Field(default=0.0, ge=0, le=2)
     request_timeout_s: float = Field(default=120.0, gt=0)
+    pipeline_timeout_s: float = Field(default=180.0, gt=0)
+    local_concurrency: int = Field(default=1, ge=1, le=16)
+    prompts_dir: Path | None = Field(default=None, description="Folder overriding graphs/prompts/*.txt.")
 
     # Embedded llama.cpp server
     local_model_path: Path | None = Field(
@@ -210,6 +211,11 @@ class Settings(BaseSettings):
                 "to use the embedded model"
             )
         return value
+
+    def check_keys(self, pipelines: tuple[str, ...] = PIPELINE_ENDPOINTS) -> None:
+        """Raise ConfigError naming the variable of the first endpoint whose API key is missing."""
+        for pipeline in pipelines:
+            self.api_key(pipeline)
 
     @property
     def runs_dir(self) -> Path:

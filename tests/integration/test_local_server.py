@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from triptych.llm.factory import make_chat_model, resolve_endpoint
-from triptych.llm.generate import stream_generation
+from triptych.llm.generate import stream_answer
 from triptych.llm.server import (
     LocalModels,
     LocalModelServer,
@@ -71,8 +72,8 @@ def test_chat_openai_invoke_and_stream_with_usage(local_models: LocalModels, cle
     assert reply.text.strip()
 
     tokens: list[str] = []
-    result = stream_generation(
-        chat, messages, endpoint.model, on_token=tokens.append, usage_counter=endpoint.usage_counter
+    result = asyncio.run(
+        stream_answer(chat, messages, endpoint.model, on_token=tokens.append, usage_counter=endpoint.usage_counter)
     )
     assert len(tokens) >= 2 and result.answer == "".join(tokens).strip()
     assert result.ttft_s is not None and 0 < result.ttft_s <= result.latency_s
@@ -175,18 +176,15 @@ def test_cli_ask_prints_json_with_an_answer(clean_env: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIPTYCH_")}
     proc = subprocess.run(
         [sys.executable, "-m", "triptych.cli", "ask", "What causes the seasons?"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-        cwd=clean_env,
-    )
+        capture_output=True, text=True, timeout=180, env=env, cwd=clean_env,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
-    assert out["answer"].strip()
+    out = json.loads(proc.stdout)["pipelines"]["prompt"]
+    assert out["answer"].strip() and out["error"] is None
     assert out["model"] == Settings(_env_file=None).local_model_alias
-    assert 0 < out["ttft_s"] <= out["latency_s"]
+    assert 0 < out["ttft_s"] <= out["total_s"]
     assert out["prompt_tokens"] > 0 and out["completion_tokens"] > 0
+    assert out["messages"][-1] == {"role": "user", "content": "What causes the seasons?"}
 
 
 def test_cli_doctor_starts_and_checks_the_local_server(clean_env: Path) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+REPO = Path(__file__).resolve().parents[2]
+APP = str(REPO / "app.py")
 
 
 def test_app_loads_on_embedded_defaults(clean_env: Path) -> None:
@@ -31,12 +32,31 @@ def test_bad_configuration_stops_with_the_variable_to_set(clean_env: Path, monke
 
 
 @pytest.mark.integration
-def test_ask_page_answers_with_the_local_model(clean_env: Path) -> None:
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.text_input(key="question").input("What is the capital of France?")
-    at.button[0].click().run()
-    assert not at.exception
-    labels = {m.label: m.value for m in at.metric}
-    assert labels["Model"] == "smollm2-135m-instruct"
-    assert labels["Total"].endswith(" s")
-    assert any(md.value.strip() for md in at.markdown)
+def test_compare_page_answers_side_by_side(clean_env: Path, monkeypatch) -> None:
+    """First start indexes the demo corpora; a preset question then fills three columns."""
+    from triptych.ui.resources import app_settings, comparison
+
+    monkeypatch.setenv("TRIPTYCH_CORPORA_DIR", str(REPO / "corpora"))
+    monkeypatch.setenv("TRIPTYCH_CHROMA_PATH", str(clean_env / "indexes"))
+    monkeypatch.setenv("TRIPTYCH_DATA_DIR", str(clean_env / "data"))
+    app_settings.clear()
+    comparison.clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=300).run()
+        assert not at.exception
+        at.selectbox(key="domain").select("hr_handbook").run()
+        preset = at.selectbox(key="preset").options[1]
+        at.selectbox(key="preset").select(preset).run()
+        assert at.text_input(key="question").value == preset
+        at.button[0].click().run()
+        assert not at.exception
+        assert [h.value for h in at.subheader] == ["Prompt", "RAG", "Fine-tuned"]
+        captions = " ".join(c.value for c in at.caption)
+        assert captions.count("first token") == 2, (captions, [e.value for e in at.error])  # prompt and RAG timed
+        assert any(i.value.startswith("not fine-tuned yet") for i in at.info)
+        assert any(e.label.startswith("Sources (") for e in at.expander)
+        assert any(i.value.startswith("Gold answer:") for i in at.info)
+        assert not at.error
+    finally:
+        app_settings.clear()
+        comparison.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from triptych.llm.factory import NO_KEY, make_chat_model, resolve_endpoint
-from triptych.llm.generate import stream_generation
+from triptych.llm.generate import stream_answer
 from triptych.llm.server import ModelServerError
 from triptych.settings import ConfigError, load_settings
 
@@ -25,9 +26,7 @@ class RecordingOpenAI:
         self.requests.append(request)
         body = json.loads(request.content)
         if body.get("stream"):
-            return httpx2.Response(
-                200, headers={"content-type": "text/event-stream"}, content=self._sse(body)
-            )
+            return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=self._sse(body))
         return httpx2.Response(200, json={
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body["model"],
             "choices": [{"index": 0, "finish_reason": "stop",
@@ -61,6 +60,12 @@ class RecordingOpenAI:
 
     def client(self) -> httpx2.Client:
         return httpx2.Client(transport=httpx2.MockTransport(self.handler))
+
+    def async_client(self) -> httpx2.AsyncClient:
+        async def handle(request: httpx2.Request) -> httpx2.Response:
+            return self.handler(request)
+
+        return httpx2.AsyncClient(transport=httpx2.MockTransport(handle))
 
 
 @pytest.fixture
@@ -121,12 +126,8 @@ def test_streaming_measures_ttft_and_usage(clean_env: Path, monkeypatch, double)
     endpoint = resolve_endpoint(settings, "prompt")
     assert endpoint.base_url == "http://127.0.0.1:11434/v1"
     tokens: list[str] = []
-    result = stream_generation(
-        make_chat_model(endpoint, settings, http_client=double.client()),
-        [HumanMessage("hi")],
-        endpoint.model,
-        on_token=tokens.append,
-    )
+    chat = make_chat_model(endpoint, settings, http_async_client=double.async_client())
+    result = asyncio.run(stream_answer(chat, [HumanMessage("hi")], endpoint.model, on_token=tokens.append))
     assert tokens == ["Axial", " tilt."]
     assert result.answer == "Axial tilt."
     assert result.ttft_s is not None and 0 <= result.ttft_s <= result.latency_s

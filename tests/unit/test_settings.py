@@ -74,9 +74,7 @@ def test_missing_key_names_its_variable(clean_env: Path, monkeypatch: pytest.Mon
 
 
 def test_key_can_come_from_dotenv(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (clean_env / ".env").write_text(
-        "TRIPTYCH_PROMPT__MODEL=openai/gpt-4o-mini\nOPENAI_API_KEY=sk-from-dotenv\n"
-    )
+    (clean_env / ".env").write_text("TRIPTYCH_PROMPT__MODEL=openai/gpt-4o-mini\nOPENAI_API_KEY=sk-from-dotenv\n")
     s = load_settings()
     assert s.api_key("prompt") == "sk-from-dotenv"
 
@@ -103,3 +101,11 @@ def test_bad_base_url_is_refused(clean_env: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TRIPTYCH_PROMPT__BASE_URL", "gpu-box:8000")
     with pytest.raises(ConfigError, match="TRIPTYCH_PROMPT__BASE_URL"):
         load_settings()
+
+
+def test_check_keys_names_the_first_missing_variable(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRIPTYCH_FINETUNED__MODEL", "openai/ft:gpt-4o-mini:acme::x1")
+    s = load_settings()
+    s.check_keys(("prompt", "rag"))  # local endpoints need no key
+    with pytest.raises(ConfigError, match="the finetuned pipeline .* set OPENAI_API_KEY"):
+        s.check_keys()

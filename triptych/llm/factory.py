@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from langchain_openai import ChatOpenAI
-from openai import OpenAI
+from openai import DefaultAsyncHttpxClient, OpenAI
 
 from triptych.llm.server import LocalModels, ModelServerError
 from triptych.settings import EndpointConfig, Settings
@@ -91,7 +91,13 @@ def make_chat_model(
     temperature: float | None = None,
     **kwargs: object,
 ) -> ChatOpenAI:
-    """A streaming `ChatOpenAI` for the endpoint that reports token usage while streaming."""
+    """A streaming `ChatOpenAI` for the endpoint that reports token usage while streaming.
+
+    Each model gets its own async HTTP client: langchain-openai otherwise shares one per base URL
+    across the process, bound to the event loop it first ran on, and a later loop fails with
+    "Event loop is closed".
+    """
+    kwargs.setdefault("http_async_client", DefaultAsyncHttpxClient(timeout=settings.request_timeout_s))
     return ChatOpenAI(
         model=endpoint.model,
         base_url=endpoint.base_url,

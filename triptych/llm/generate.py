@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -14,7 +15,7 @@ from triptych.llm.factory import UsageCounter
 
 @dataclass
 class Generation:
-    """One measured answer."""
+    """One measured answer. Times are seconds from `started_at` (see `stream_answer`)."""
 
     answer: str
     model: str
@@ -28,22 +29,25 @@ class Generation:
         return asdict(self)
 
 
-def stream_generation(
+async def stream_answer(
     chat: BaseChatModel,
     messages: Sequence[BaseMessage],
     model: str,
     on_token: Callable[[str], None] | None = None,
     usage_counter: UsageCounter | None = None,
+    started_at: float | None = None,
 ) -> Generation:
     """Stream `messages` through `chat`, calling `on_token` for each piece of text as it arrives.
 
+    `started_at` (a `time.perf_counter()` value) is where the clock starts: the pipeline's start,
+    so that time to first token includes retrieval and queueing, as a user experiences it.
     Token counts come from the endpoint's usage report; where it sends none while streaming (the
-    embedded llama.cpp server), `usage_counter` counts them after the answer is complete.
+    embedded llama.cpp server), `usage_counter` counts them once the answer is complete.
     """
-    start = time.perf_counter()
+    start = time.perf_counter() if started_at is None else started_at
     ttft: float | None = None
     merged: AIMessageChunk | None = None
-    for chunk in chat.stream(list(messages)):
+    async for chunk in chat.astream(list(messages)):
         assert isinstance(chunk, AIMessageChunk)
         text = chunk.text
         if text and ttft is None:
@@ -57,9 +61,8 @@ def stream_generation(
     if usage:
         prompt_tokens, completion_tokens = usage["input_tokens"], usage["output_tokens"]
     elif usage_counter is not None:
-        prompt_tokens, completion_tokens = usage_counter.count(
-            convert_to_openai_messages(list(messages)), text
-        )
+        openai_messages = convert_to_openai_messages(list(messages))
+        prompt_tokens, completion_tokens = await asyncio.to_thread(usage_counter.count, openai_messages, text)
     else:
         prompt_tokens = completion_tokens = None
     return Generation(

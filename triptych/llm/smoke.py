@@ -23,13 +23,9 @@ print(repr(out["choices"][0]["text"]))
 def main() -> int:
     """Generate two tokens with the bundled model; non-zero exit (with the reason) if that fails."""
     path = bundled_model_path()
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, timeout=120
-    )
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
-        print(
-            f"llama.cpp smoke test failed (exit {proc.returncode}):\n{proc.stderr[-1500:]}", file=sys.stderr
-        )
+        print(f"llama.cpp smoke test failed (exit {proc.returncode}):\n{proc.stderr[-1500:]}", file=sys.stderr)
         return 1
     print(f"llama.cpp generates with {path.name}: {proc.stdout.strip()}")
     return 0

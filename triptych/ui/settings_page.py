@@ -25,8 +25,7 @@ for p in PIPELINE_ENDPOINTS:
     )
 st.dataframe(rows, hide_index=True)
 st.caption(
-    f"Embeddings: {settings.embedding_model} · Chroma: {settings.chroma_mode} · "
-    f"local threads: {settings.local_threads}"
+    f"Embeddings: {settings.embedding_model} · Chroma: {settings.chroma_mode} · local threads: {settings.local_threads}"
 )
 
 if st.button("Run doctor", key="doctor"):

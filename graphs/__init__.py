@@ -1,0 +1,1 @@
+"""The LangGraph pipelines Triptych compares, their registry and the comparison runner."""

@@ -1,0 +1,262 @@
+"""Run the selected pipelines at once on one question: stream their tokens, time them, isolate failures.
+
+Each pipeline gets its own context (endpoint, retriever, few-shot examples). Generations that run
+on the embedded model share its cores, so they pass a gate (TRIPTYCH_LOCAL_CONCURRENCY at a time)
+and report 'queued' while they wait; remote endpoints run freely. One pipeline's error or timeout
+becomes that pipeline's result; the others finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import openai
+
+from graphs.context import PipelineContext, RetrieverLike
+from graphs.registry import DEFAULT_PIPELINES, PipelineSpec, get_spec
+from graphs.state import Source
+from triptych.finetune.registry import active_adapter
+from triptych.llm.factory import make_chat_model, resolve_endpoint
+from triptych.llm.server import LocalModels, ModelServerError
+from triptych.qa import domain_qa
+from triptych.settings import ConfigError, Settings
+
+EventKind = Literal["queued", "started", "token", "done"]
+
+
+@dataclass
+class PipelineResult:
+    """One column of a comparison."""
+
+    pipeline: str
+    label: str
+    answer: str = ""
+    model: str = ""
+    sources: list[Source] = field(default_factory=list)
+    messages: list[dict[str, str]] = field(default_factory=list)
+    setup_s: float | None = None  # resolving the endpoint, starting the local server (not in ttft/total)
+    queued_s: float | None = None
+    ttft_s: float | None = None
+    total_s: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float = 0.0
+    notice: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened in one pipeline: queued, started, a token, or done (with its result)."""
+
+    pipeline: str
+    kind: EventKind
+    text: str = ""
+    result: PipelineResult | None = None
+
+
+Prepare = Callable[[PipelineSpec, "str | None", asyncio.Semaphore], PipelineContext]
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short message for a pipeline's column that says what failed and what to do."""
+    if isinstance(exc, TimeoutError):
+        return str(exc) or "timed out"
+    if isinstance(exc, openai.AuthenticationError):
+        return "the endpoint refused the API key (401): check the variable named by API_KEY_ENV"
+    if isinstance(exc, openai.NotFoundError):
+        return f"the endpoint does not know this model (404): {exc.message}"
+    if isinstance(exc, openai.APITimeoutError):
+        return "the endpoint did not answer in time (TRIPTYCH_REQUEST_TIMEOUT_S)"
+    if isinstance(exc, openai.APIConnectionError):
+        url = getattr(getattr(exc, "request", None), "url", None)
+        where = f" at {url.scheme}://{url.host}:{url.port}" if url is not None else ""
+        return f"cannot reach the model endpoint{where}: is it running?"
+    if isinstance(exc, openai.APIStatusError):
+        return f"the endpoint answered {exc.status_code}: {exc.message}"
+    if isinstance(exc, ConfigError | ModelServerError | LookupError):
+        return str(exc).strip("'\"")
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Comparison:
+    """Runs pipelines side by side. Create once per process; `stream()`/`run()` per question."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        local: LocalModels | None = None,
+        *,
+        prepare: Prepare | None = None,
+        retriever_for: Callable[[str], RetrieverLike | None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.local = local
+        self._prepare = prepare or self.prepare
+        self._retriever_for = retriever_for or self._default_retriever
+        self._retrievers: dict[str, RetrieverLike | None] = {}
+
+    def _default_retriever(self, domain: str) -> RetrieverLike | None:
+        from triptych.retrieval import retriever_for
+
+        return retriever_for(self.settings, domain)
+
+    def retriever(self, domain: str) -> RetrieverLike | None:
+        """The domain's retriever (built once: the embedder and Chroma client are reused)."""
+        if domain not in self._retrievers:
+            self._retrievers[domain] = self._retriever_for(domain)
+        return self._retrievers[domain]
+
+    def prepare(self, spec: PipelineSpec, domain: str | None, gate: asyncio.Semaphore) -> PipelineContext:
+        """Resolve the pipeline's endpoint (starting the local server if needed), retriever and shots."""
+        s = self.settings
+        cfg = s.endpoint(spec.endpoint)
+        lora = None
+        if spec.uses_adapter and cfg.is_local:
+            if not domain:
+                return PipelineContext(
+                    chat=None, model="", unavailable="pick a domain: adapters are trained per domain"
+                )
+            adapter = active_adapter(s, domain)
+            if adapter is None:
+                return PipelineContext(
+                    chat=None,
+                    model="",
+                    unavailable=f"not fine-tuned yet: run `triptych finetune --domain {domain}`",
+                )
+            lora = (adapter.alias, adapter.gguf_path)
+        if spec.uses_retrieval and not domain:
+            raise LookupError("pick a domain: retrieval needs a document collection")
+        endpoint = resolve_endpoint(s, spec.endpoint, self.local, lora)
+        return PipelineContext(
+            chat=make_chat_model(endpoint, s),
+            model=endpoint.model,
+            usage_counter=endpoint.usage_counter,
+            price_in_per_1k=endpoint.price_in_per_1k,
+            price_out_per_1k=endpoint.price_out_per_1k,
+            retriever=self.retriever(domain) if spec.uses_retrieval and domain else None,
+            few_shot=domain_qa(s.corpora_dir, domain, "train") if domain and spec.id == "prompt" else [],
+            prompts_dir=s.prompts_dir,
+            gate=gate if endpoint.is_local else None,
+        )
+
+    async def stream(
+        self, question: str, domain: str | None = None, pipelines: Sequence[str] | None = None
+    ) -> AsyncIterator[Event]:
+        """Start every pipeline now; yield their events as they happen, each ending with 'done'."""
+        specs = [get_spec(p) for p in (pipelines or DEFAULT_PIPELINES)]
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        gate = asyncio.Semaphore(self.settings.local_concurrency)
+        tasks = [asyncio.create_task(self._run_one(spec, question, domain, gate, queue)) for spec in specs]
+        try:
+            for _ in range(2**31):
+                event = await queue.get()
+                yield event
+                if event.kind == "done" and all(t.done() for t in tasks) and queue.empty():
+                    return
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _run_one(
+        self, spec: PipelineSpec, question: str, domain: str | None, gate: asyncio.Semaphore,
+        queue: asyncio.Queue[Event],
+    ) -> None:  # fmt: skip
+        started = time.perf_counter()
+        timeout = self.settings.pipeline_timeout_s
+        setup: list[float] = []
+
+        def emit(kind: str, text: str) -> None:
+            queue.put_nowait(Event(spec.id, kind, text))  # type: ignore[arg-type]
+
+        async def body() -> dict[str, Any]:
+            ctx = await asyncio.to_thread(self._prepare, spec, domain, gate)
+            ctx.started_at, ctx.emit = time.perf_counter(), emit
+            setup.append(ctx.started_at - started)
+            return await spec.graph().ainvoke({"question": question, "domain": domain}, context=ctx)
+
+        try:
+            state = await asyncio.wait_for(body(), timeout)
+            result = PipelineResult(pipeline=spec.id, label=spec.label, setup_s=setup[0], **_result_fields(state))
+        except TimeoutError:
+            result = PipelineResult(
+                spec.id,
+                spec.label,
+                error=f"timed out after {timeout:g} s (TRIPTYCH_PIPELINE_TIMEOUT_S)",
+                total_s=time.perf_counter() - started,
+            )
+        except Exception as exc:  # noqa: BLE001 - one pipeline's failure must not stop the others
+            result = PipelineResult(spec.id, spec.label, error=describe_error(exc),
+                                    total_s=time.perf_counter() - started)  # fmt: skip
+        queue.put_nowait(Event(spec.id, "done", result=result))
+
+    async def arun(
+        self, question: str, domain: str | None = None, pipelines: Sequence[str] | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> dict[str, PipelineResult]:  # fmt: skip
+        """Run to the end; the results by pipeline id, in the order asked."""
+        order = list(pipelines or DEFAULT_PIPELINES)
+        results: dict[str, PipelineResult] = {}
+        async for event in self.stream(question, domain, order):
+            if on_event is not None:
+                on_event(event)
+            if event.kind == "done" and event.result is not None:
+                results[event.pipeline] = event.result
+        return {p: results[p] for p in order}
+
+    def run(
+        self, question: str, domain: str | None = None, pipelines: Sequence[str] | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> dict[str, PipelineResult]:  # fmt: skip
+        """`arun` for synchronous callers (CLI, Streamlit); `on_event` is called in the caller's thread.
+
+        Runs on one long-lived event loop per process: the async HTTP clients that langchain-openai
+        caches per endpoint are bound to the loop they first ran on, so a fresh `asyncio.run` per
+        question (or a loop per runner) breaks them with "Event loop is closed".
+        """
+        events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        future = asyncio.run_coroutine_threadsafe(
+            self.arun(question, domain, pipelines, on_event=events.put), background_loop()
+        )
+        while True:
+            try:
+                event = events.get(timeout=0.02)
+            except queue.Empty:
+                if future.done():
+                    break
+                continue
+            if on_event is not None:
+                on_event(event)
+        return future.result()
+
+
+_LOOP: asyncio.AbstractEventLoop | None = None
+_LOOP_LOCK = threading.Lock()
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """The process-wide event loop that comparisons run on (started on first use, a daemon thread)."""
+    global _LOOP
+    with _LOOP_LOCK:
+        if _LOOP is None:
+            _LOOP = asyncio.new_event_loop()
+            threading.Thread(target=_LOOP.run_forever, name="triptych-compare", daemon=True).start()
+        return _LOOP
+
+
+FIELDS = ("answer", "model", "sources", "messages", "queued_s", "ttft_s", "total_s", "prompt_tokens",
+          "completion_tokens", "cost_usd", "notice")  # fmt: skip
+
+
+def _result_fields(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: state[k] for k in FIELDS if k in state and state[k] is not None}

@@ -1,0 +1,60 @@
+"""Per-run dependencies handed to every graph through LangGraph's `context_schema`.
+
+Tests pass a scripted chat model and an in-memory retriever here; nothing is patched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from langchain_core.language_models import BaseChatModel
+
+from triptych.llm.factory import UsageCounter
+from triptych.qa import QARecord
+
+PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
+
+
+class RetrieverLike(Protocol):
+    """What the RAG graphs need from triptych.retrieval.Retriever."""
+
+    def search(self, query: str, k: int | None = None) -> list:  # list[RetrievedChunk]
+        """Top chunks for the query, best first, none below the minimum score."""
+        ...
+
+
+def load_prompt(name: str, prompts_dir: Path | None = None) -> str:
+    """A prompt template by name: the user's folder first (TRIPTYCH_PROMPTS_DIR), else the bundled one."""
+    for folder in (prompts_dir, PROMPTS_DIR):
+        if folder is not None and (folder / f"{name}.txt").is_file():
+            return (folder / f"{name}.txt").read_text(encoding="utf-8").strip()
+    raise FileNotFoundError(f"prompt template {name}.txt not found in {prompts_dir or PROMPTS_DIR}")
+
+
+@dataclass
+class PipelineContext:
+    """What one pipeline run may use."""
+
+    chat: BaseChatModel | None  # None when the pipeline cannot run (see `unavailable`)
+    model: str
+    usage_counter: UsageCounter | None = None
+    price_in_per_1k: float = 0.0
+    price_out_per_1k: float = 0.0
+    retriever: RetrieverLike | None = None
+    few_shot: list[QARecord] = field(default_factory=list)
+    prompts_dir: Path | None = None
+    # Generations that share the local model's cores wait here, one (or N) at a time.
+    gate: asyncio.Semaphore | None = None
+    # Called with (kind, text) for 'queued', 'started' and each 'token'.
+    emit: Callable[[str, str], None] = lambda kind, text: None
+    started_at: float = field(default_factory=time.perf_counter)
+    unavailable: str | None = None  # why this pipeline cannot answer (e.g. not fine-tuned yet)
+
+    def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float:
+        """Estimated USD for the tokens used."""
+        return ((prompt_tokens or 0) * self.price_in_per_1k + (completion_tokens or 0) * self.price_out_per_1k) / 1000

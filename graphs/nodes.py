@@ -1,0 +1,126 @@
+"""Nodes shared by the pipelines: retrieve, build the prompt's messages, generate, and the short-cuts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
+
+from graphs.context import PipelineContext, load_prompt
+from graphs.state import PipelineState, Source
+from triptych.llm.generate import stream_answer
+
+NOT_IN_DOCUMENTS = "Not in the documents."
+
+
+def elapsed(ctx: PipelineContext) -> float:
+    """Seconds since the pipeline started."""
+    return time.perf_counter() - ctx.started_at
+
+
+async def retrieve(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+    """Top chunks for the question, numbered [1], [2]... in rank order."""
+    ctx = runtime.context
+    if ctx.retriever is None:
+        domain = state.get("domain") or "NAME"
+        raise LookupError(f"no document index for domain {domain!r}: run `triptych ingest PATH --domain {domain}`")
+    chunks = await asyncio.to_thread(ctx.retriever.search, state["question"])
+    sources = [
+        Source(n=i, doc_id=c.doc_id, source=c.source, title=c.title, text=c.text, start=c.start, end=c.end,
+               score=float(c.score), page=getattr(c, "page", None), section=getattr(c, "section", None))
+        for i, c in enumerate(chunks, start=1)
+    ]  # fmt: skip
+    return {"sources": sources}
+
+
+def has_sources(state: PipelineState) -> str:
+    """Route: generate from the chunks, or say the documents hold nothing relevant."""
+    return "build_messages" if state.get("sources") else "no_context"
+
+
+def numbered_context(sources: list[Source]) -> str:
+    """The chunks as the model sees them: `[n] (title)` then the text, fenced as data."""
+    blocks = [f"[{s.n}] ({s.title or s.source})\n{s.text.strip()}" for s in sources]
+    return "\n\n".join(blocks)
+
+
+def to_lc(messages: list[dict[str, str]]) -> list[BaseMessage]:
+    """OpenAI-format messages as LangChain messages."""
+    kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+    return [kinds[m["role"]](m["content"]) for m in messages]
+
+
+def system_and_question(system: str, question: str, shots: list[tuple[str, str]] = ()) -> list[dict[str, str]]:
+    """A system message, few-shot turns, then the question."""
+    messages = [{"role": "system", "content": system}]
+    for q, a in shots:
+        messages += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+    messages.append({"role": "user", "content": question})
+    return messages
+
+
+def template(name: str, ctx: PipelineContext, **fields: str) -> str:
+    """A prompt template filled in; unknown {placeholders} are left as they are."""
+    text = load_prompt(name, ctx.prompts_dir)
+    for key, value in fields.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+async def generate(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+    """Stream the answer from the pipeline's model, waiting for the shared local model if needed."""
+    ctx = runtime.context
+    assert ctx.chat is not None, "generate needs a chat model"
+    wait_from = time.perf_counter()
+    gate = ctx.gate if ctx.gate is not None else contextlib.nullcontext()
+    if ctx.gate is not None and ctx.gate.locked():
+        ctx.emit("queued", "")
+    async with gate:
+        queued = time.perf_counter() - wait_from
+        ctx.emit("started", "")
+        result = await stream_answer(
+            ctx.chat,
+            to_lc(state["messages"]),
+            ctx.model,
+            on_token=lambda t: ctx.emit("token", t),
+            usage_counter=ctx.usage_counter,
+            started_at=ctx.started_at,
+        )
+    return {
+        "answer": result.answer,
+        "model": result.model,
+        "queued_s": queued,
+        "ttft_s": result.ttft_s,
+        "total_s": result.latency_s,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "cost_usd": ctx.cost(result.prompt_tokens, result.completion_tokens),
+    }
+
+
+def fixed_answer(ctx: PipelineContext, answer: str, notice: str | None) -> dict[str, Any]:
+    """An answer given without calling the model (timed, zero tokens)."""
+    ctx.emit("token", answer)
+    t = elapsed(ctx)
+    return {"answer": answer, "model": ctx.model, "notice": notice, "queued_s": 0.0, "ttft_s": t, "total_s": t,
+            "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "messages": []}  # fmt: skip
+
+
+async def no_context(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+    """Nothing scored above the minimum: say so rather than let the model guess."""
+    return fixed_answer(runtime.context, NOT_IN_DOCUMENTS, "no passage scored above the minimum score")
+
+
+def is_available(state: PipelineState, runtime: Runtime[PipelineContext]) -> bool:
+    """Whether the pipeline's model exists (a fine-tuned model may not yet)."""
+    return runtime.context.unavailable is None
+
+
+async def not_available(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+    """Explain why there is no answer (e.g. no adapter trained yet) instead of failing."""
+    ctx = runtime.context
+    return fixed_answer(ctx, "", ctx.unavailable)

@@ -1,0 +1,42 @@
+"""RAG pipeline: retrieve chunks from the domain's Chroma index, then answer only from them, citing [n]."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+
+from graphs.context import PipelineContext
+from graphs.nodes import (
+    generate,
+    has_sources,
+    no_context,
+    numbered_context,
+    retrieve,
+    system_and_question,
+    template,
+)
+from graphs.state import PipelineState, QuestionInput
+
+
+async def build_messages(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+    """The numbered chunks inside the system message (as data), then the question."""
+    system = template("rag_system", runtime.context, context=numbered_context(state["sources"]))
+    return {"messages": system_and_question(system, state["question"])}
+
+
+def compile() -> CompiledStateGraph:  # noqa: A001
+    """retrieve -> (build_messages -> generate | no_context)."""
+    graph = StateGraph(PipelineState, input_schema=QuestionInput, context_schema=PipelineContext)
+    graph.add_node("retrieve", retrieve)
+    graph.add_node("build_messages", build_messages)
+    graph.add_node("generate", generate)
+    graph.add_node("no_context", no_context)
+    graph.add_edge(START, "retrieve")
+    graph.add_conditional_edges("retrieve", has_sources, ["build_messages", "no_context"])
+    graph.add_edge("build_messages", "generate")
+    graph.add_edge("generate", END)
+    graph.add_edge("no_context", END)
+    return graph.compile(name="rag")

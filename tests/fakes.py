@@ -1,0 +1,98 @@
+"""Scripted fakes for unit tests: a chat model that streams given replies and records its calls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+
+class ScriptedChat(BaseChatModel):
+    """Streams `reply` word by word (with `delay` between words), or raises `error`; records prompts."""
+
+    reply: str = "ok"
+    delay: float = 0.0
+    error: BaseException | None = None
+    usage: tuple[int, int] | None = (10, 3)
+    calls: list[list[BaseMessage]] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: Any = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kw: Any,
+    ) -> ChatResult:
+        self.calls.append(list(messages))
+        if self.error:
+            raise self.error
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(self.reply))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: Any = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kw: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        raise NotImplementedError("use the async path")
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: Any = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kw: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        self.calls.append(list(messages))
+        if self.error:
+            raise self.error
+        words = self.reply.split(" ")
+        for i, word in enumerate(words):
+            await asyncio.sleep(self.delay)
+            yield ChatGenerationChunk(message=AIMessageChunk(content=word if i == 0 else " " + word))
+        if self.usage:
+            p, c = self.usage
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content="", usage_metadata={"input_tokens": p, "output_tokens": c, "total_tokens": p + c}
+                )
+            )
+
+
+@dataclass(frozen=True)
+class FakeChunk:
+    """Shaped like triptych.retrieval.RetrievedChunk."""
+
+    chunk_id: str
+    doc_id: str
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float
+    page: int | None = None
+    section: str | None = None
+
+
+class FakeRetriever:
+    """Returns fixed chunks (filtered by a minimum score) and records queries."""
+
+    def __init__(self, chunks: list[FakeChunk], min_score: float = 0.0) -> None:
+        self.chunks, self.min_score, self.queries = chunks, min_score, []
+
+    def search(self, query: str, k: int | None = None) -> list[FakeChunk]:
+        self.queries.append(query)
+        hits = [c for c in self.chunks if c.score >= self.min_score]
+        return hits[: k or len(hits)]

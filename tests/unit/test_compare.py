@@ -1,0 +1,107 @@
+"""The comparison runner with scripted pipelines: concurrency, streaming, queueing, failure isolation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import openai
+
+from graphs.compare import Comparison, Event
+from graphs.context import PipelineContext
+from graphs.registry import PipelineSpec
+from tests.fakes import FakeChunk, FakeRetriever, ScriptedChat
+from triptych.settings import Settings
+
+
+def settings(**kw) -> Settings:
+    return Settings(_env_file=None, **kw)  # type: ignore[call-arg]
+
+
+def comparison(chats: dict[str, ScriptedChat], local: set[str] = frozenset(), **kw) -> Comparison:
+    """A runner whose pipelines use the given fakes; those in `local` share the local-model gate."""
+    retriever = FakeRetriever([FakeChunk("c1", "d", "d.md", "D", "text", 0, 4, 0.9)])
+
+    def prepare(spec: PipelineSpec, domain: str | None, gate: asyncio.Semaphore) -> PipelineContext:
+        return PipelineContext(
+            chat=chats[spec.id], model=f"m-{spec.id}", retriever=retriever, gate=gate if spec.id in local else None
+        )
+
+    return Comparison(settings(**kw), prepare=prepare)
+
+
+def collect(runner: Comparison, pipelines: list[str]) -> tuple[list[Event], dict]:
+    events: list[Event] = []
+    results = runner.run("q?", "hr_handbook", pipelines, on_event=events.append)
+    return events, results
+
+
+def test_all_pipelines_answer_and_tokens_interleave() -> None:
+    chats = {p: ScriptedChat(reply=f"{p} one two three four", delay=0.02) for p in ("prompt", "rag", "finetuned")}
+    events, results = collect(comparison(chats), ["prompt", "rag", "finetuned"])
+    assert list(results) == ["prompt", "rag", "finetuned"]
+    assert {p: r.answer for p, r in results.items()} == {p: f"{p} one two three four" for p in chats}
+    order = [e.pipeline for e in events if e.kind == "token"]
+    # truly concurrent: before the first pipeline has sent all its tokens, the others have sent some
+    first_done = max(i for i, p in enumerate(order) if p == order[0])
+    assert len(set(order[: first_done + 1])) == 3
+
+
+def test_local_generations_queue_behind_each_other() -> None:
+    chats = {p: ScriptedChat(reply="a b c", delay=0.02) for p in ("prompt", "rag")}
+    events, results = collect(comparison(chats, local={"prompt", "rag"}, local_concurrency=1), ["prompt", "rag"])
+    kinds = [(e.pipeline, e.kind) for e in events if e.kind != "token"]
+    queued = [p for p, k in kinds if k == "queued"]
+    assert len(queued) == 1
+    waiting = queued[0]
+    other = "rag" if waiting == "prompt" else "prompt"
+    tokens = [e.pipeline for e in events if e.kind == "token"]
+    # the waiting pipeline's tokens all come after the other's: one generation at a time
+    assert tokens == [other] * 3 + [waiting] * 3
+    assert results[waiting].queued_s > 0.04 > results[other].queued_s
+
+
+def test_two_local_slots_run_side_by_side() -> None:
+    chats = {p: ScriptedChat(reply="a b c", delay=0.02) for p in ("prompt", "rag")}
+    events, _ = collect(comparison(chats, local={"prompt", "rag"}, local_concurrency=2), ["prompt", "rag"])
+    assert not [e for e in events if e.kind == "queued"]
+
+
+def test_one_failing_endpoint_only_fails_its_column() -> None:
+    down = openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions"))
+    chats = {
+        "prompt": ScriptedChat(reply="fine"),
+        "rag": ScriptedChat(error=down),
+        "finetuned": ScriptedChat(reply="also fine"),
+    }
+    _, results = collect(comparison(chats), ["prompt", "rag", "finetuned"])
+    assert results["rag"].error == "cannot reach the model endpoint at http://127.0.0.1:9: is it running?"
+    assert results["rag"].answer == ""
+    assert results["prompt"].answer == "fine" and results["prompt"].error is None
+    assert results["finetuned"].answer == "also fine"
+
+
+def test_timeout_is_per_pipeline() -> None:
+    chats = {"prompt": ScriptedChat(reply="quick"), "rag": ScriptedChat(reply="w " * 50, delay=0.05)}
+    _, results = collect(comparison(chats, pipeline_timeout_s=0.4), ["prompt", "rag"])
+    assert results["rag"].error == "timed out after 0.4 s (TRIPTYCH_PIPELINE_TIMEOUT_S)"
+    assert 0.35 < results["rag"].total_s < 2.0
+    assert results["prompt"].answer == "quick"
+
+
+def test_a_failure_while_preparing_is_isolated_too() -> None:
+    def prepare(spec, domain, gate):
+        if spec.id == "rag":
+            raise LookupError("no document index for domain 'x': run `triptych ingest PATH --domain x`")
+        return PipelineContext(chat=ScriptedChat(reply="ok"), model="m")
+
+    results = Comparison(settings(), prepare=prepare).run("q", "x", ["prompt", "rag"])
+    assert results["rag"].error.startswith("no document index for domain 'x'")
+    assert results["prompt"].answer == "ok"
+
+
+def test_default_prepare_reports_missing_adapter(tmp_path) -> None:
+    runner = Comparison(settings(data_dir=tmp_path))
+    results = runner.run("q", "hr_handbook", ["finetuned"])
+    assert results["finetuned"].notice == "not fine-tuned yet: run `triptych finetune --domain hr_handbook`"
+    assert results["finetuned"].error is None
