@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -9,34 +10,37 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from graphs.context import PipelineContext
-from graphs.nodes import (
-    generate,
-    has_sources,
-    no_context,
-    numbered_context,
-    retrieve,
-    system_and_question,
-    template,
-)
+from graphs.nodes import generate, has_sources, no_context, numbered_context, retrieve, system_and_question, template
 from graphs.state import PipelineState, QuestionInput
 
+Node = Callable[[PipelineState, Runtime[PipelineContext]], Awaitable[dict[str, Any]]]
 
-async def build_messages(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
-    """The numbered chunks inside the system message (as data), then the question."""
-    system = template("rag_system", runtime.context, context=numbered_context(state["sources"]))
-    return {"messages": system_and_question(system, state["question"])}
+
+def build_messages_with(template_name: str) -> Node:
+    """A node putting the numbered chunks (as data) into the named system template, then the question."""
+
+    async def build_messages(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+        system = template(template_name, runtime.context, context=numbered_context(state["sources"]))
+        return {"messages": system_and_question(system, state["question"])}
+
+    return build_messages
+
+
+def add_retrieval_answer(graph: StateGraph, template_name: str) -> None:
+    """retrieve -> (build_messages -> generate | no_context) -> END, entered at 'retrieve'."""
+    graph.add_node("retrieve", retrieve)
+    graph.add_node("build_messages", build_messages_with(template_name))
+    graph.add_node("generate", generate)
+    graph.add_node("no_context", no_context)
+    graph.add_conditional_edges("retrieve", has_sources, ["build_messages", "no_context"])
+    graph.add_edge("build_messages", "generate")
+    graph.add_edge("generate", END)
+    graph.add_edge("no_context", END)
 
 
 def compile() -> CompiledStateGraph:  # noqa: A001
     """retrieve -> (build_messages -> generate | no_context)."""
     graph = StateGraph(PipelineState, input_schema=QuestionInput, context_schema=PipelineContext)
-    graph.add_node("retrieve", retrieve)
-    graph.add_node("build_messages", build_messages)
-    graph.add_node("generate", generate)
-    graph.add_node("no_context", no_context)
+    add_retrieval_answer(graph, "rag_system")
     graph.add_edge(START, "retrieve")
-    graph.add_conditional_edges("retrieve", has_sources, ["build_messages", "no_context"])
-    graph.add_edge("build_messages", "generate")
-    graph.add_edge("generate", END)
-    graph.add_edge("no_context", END)
     return graph.compile(name="rag")

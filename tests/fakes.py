@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+from triptych.retrieval import RetrievedChunk
 
 
 class ScriptedChat(BaseChatModel):
@@ -70,29 +71,29 @@ class ScriptedChat(BaseChatModel):
             )
 
 
-@dataclass(frozen=True)
-class FakeChunk:
-    """Shaped like triptych.retrieval.RetrievedChunk."""
-
-    chunk_id: str
-    doc_id: str
-    source: str
-    title: str
-    text: str
-    start: int
-    end: int
-    score: float
-    page: int | None = None
-    section: str | None = None
+def make_chunk(
+    chunk_id: str,
+    doc_id: str,
+    source: str,
+    title: str,
+    text: str,
+    start: int,
+    end: int,  # noqa: N802
+    score: float,
+) -> RetrievedChunk:
+    """A retrieved chunk, as triptych.retrieval returns them."""
+    return RetrievedChunk(
+        chunk_id=chunk_id, doc_id=doc_id, source=source, title=title, text=text, start=start, end=end, score=score
+    )
 
 
 class FakeRetriever:
     """Returns fixed chunks (filtered by a minimum score) and records queries."""
 
-    def __init__(self, chunks: list[FakeChunk], min_score: float = 0.0) -> None:
+    def __init__(self, chunks: list[RetrievedChunk], min_score: float = 0.0) -> None:
         self.chunks, self.min_score, self.queries = chunks, min_score, []
 
-    def search(self, query: str, k: int | None = None) -> list[FakeChunk]:
+    def search(self, query: str, k: int | None = None) -> list[RetrievedChunk]:
         self.queries.append(query)
         hits = [c for c in self.chunks if c.score >= self.min_score]
         return hits[: k or len(hits)]

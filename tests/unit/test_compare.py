@@ -10,7 +10,7 @@ import openai
 from graphs.compare import Comparison, Event
 from graphs.context import PipelineContext
 from graphs.registry import PipelineSpec
-from tests.fakes import FakeChunk, FakeRetriever, ScriptedChat
+from tests.fakes import FakeRetriever, ScriptedChat, make_chunk
 from triptych.settings import Settings
 
 
@@ -20,7 +20,7 @@ def settings(**kw) -> Settings:
 
 def comparison(chats: dict[str, ScriptedChat], local: set[str] = frozenset(), **kw) -> Comparison:
     """A runner whose pipelines use the given fakes; those in `local` share the local-model gate."""
-    retriever = FakeRetriever([FakeChunk("c1", "d", "d.md", "D", "text", 0, 4, 0.9)])
+    retriever = FakeRetriever([make_chunk("c1", "d", "d.md", "D", "text", 0, 4, 0.9)])
 
     def prepare(spec: PipelineSpec, domain: str | None, gate: asyncio.Semaphore) -> PipelineContext:
         return PipelineContext(

@@ -14,13 +14,13 @@ from graphs import finetuned, prompt, rag
 from graphs.context import PipelineContext
 from graphs.nodes import NOT_IN_DOCUMENTS, retrieve
 from graphs.registry import DEFAULT_PIPELINES, PIPELINES, get_spec
-from tests.fakes import FakeChunk, FakeRetriever, ScriptedChat
+from tests.fakes import FakeRetriever, ScriptedChat, make_chunk
 from triptych.qa import QARecord
 
 CHUNKS = [
-    FakeChunk("c1", "leave-policy", "leave-policy.md", "Leave policy", "Employees accrue 2.25 days a month.",
+    make_chunk("c1", "leave-policy", "leave-policy.md", "Leave policy", "Employees accrue 2.25 days a month.",
               100, 135, 0.71),
-    FakeChunk("c2", "travel", "travel.md", "Travel", "Economy class for flights under 6 hours.", 0, 41, 0.52),
+    make_chunk("c2", "travel", "travel.md", "Travel", "Economy class for flights under 6 hours.", 0, 41, 0.52),
 ]  # fmt: skip
 
 
