@@ -1,7 +1,9 @@
-"""Which fine-tuned adapter is active per domain.
+"""Fine-tuning runs, and which one is active per domain.
 
-Layout under TRIPTYCH_DATA_DIR/runs: one folder per training run (holding `adapter.gguf` for the
-embedded server), and `active.json` mapping each domain to its active run id.
+Layout under TRIPTYCH_DATA_DIR/runs: one folder per run with `run.json` (domain, kind, config,
+metrics); a local run holds `adapter.gguf` for the embedded server and `adapter/` (the PEFT folder,
+portable to vLLM), a hosted run the `ft:` model id of its OpenAI job. `active.json` maps each domain
+to its active local run, `hosted.json` to its active hosted run.
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from triptych.settings import Settings
 
 ACTIVE_FILE = "active.json"
+HOSTED_FILE = "hosted.json"
 ADAPTER_FILE = "adapter.gguf"
+RUN_FILE = "run.json"
 
 
 @dataclass(frozen=True)
@@ -32,8 +38,8 @@ class ActiveAdapter:
         return f"ft-{self.domain}-{self.run_id}"
 
 
-def _active_map(runs_dir: Path) -> dict[str, str]:
-    path = runs_dir / ACTIVE_FILE
+def _active_map(runs_dir: Path, name: str = ACTIVE_FILE) -> dict[str, str]:
+    path = runs_dir / name
     if not path.is_file():
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -50,14 +56,90 @@ def active_adapter(settings: Settings, domain: str) -> ActiveAdapter | None:
 
 
 def activate(settings: Settings, domain: str, run_id: str) -> ActiveAdapter:
-    """Make a run's adapter the domain's active one (written atomically)."""
+    """Make a run's adapter the domain's active one (written atomically).
+
+    A hosted run (an OpenAI `ft:` model, no adapter file) becomes the domain's hosted model instead;
+    the returned ActiveAdapter's gguf_path then does not exist.
+    """
     path = settings.runs_dir / run_id / ADAPTER_FILE
+    info = read_run(settings, run_id)
+    if info is not None and info.get("hosted_model") and not path.is_file():
+        _write_map(settings.runs_dir, HOSTED_FILE, _active_map(settings.runs_dir, HOSTED_FILE) | {domain: run_id})
+        return ActiveAdapter(domain, run_id, path)
     if not path.is_file():
         raise FileNotFoundError(f"run {run_id!r} has no {ADAPTER_FILE} under {settings.runs_dir}")
-    mapping = _active_map(settings.runs_dir) | {domain: run_id}
-    settings.runs_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=settings.runs_dir, suffix=".tmp")
+    _write_map(settings.runs_dir, ACTIVE_FILE, _active_map(settings.runs_dir) | {domain: run_id})
+    return ActiveAdapter(domain, run_id, path)
+
+
+def _write_map(runs_dir: Path, name: str, mapping: dict[str, str]) -> None:
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=runs_dir, suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(mapping, fh, indent=2, sort_keys=True)
-    os.replace(tmp, settings.runs_dir / ACTIVE_FILE)
-    return ActiveAdapter(domain, run_id, path)
+    os.replace(tmp, runs_dir / name)
+
+
+def new_run_id(domain: str) -> str:
+    """A sortable, unique run id: <UTC time>-<domain>."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{domain}"
+
+
+def write_run(settings: Settings, run_id: str, info: dict[str, Any]) -> Path:
+    """Write (replace) a run's run.json."""
+    folder = settings.runs_dir / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (RUN_FILE + ".tmp")
+    tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(folder / RUN_FILE)
+    return folder / RUN_FILE
+
+
+def read_run(settings: Settings, run_id: str) -> dict[str, Any] | None:
+    """A run's run.json, or None."""
+    path = settings.runs_dir / run_id / RUN_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of `triptych finetune status`."""
+
+    run_id: str
+    domain: str
+    kind: str  # local | openai
+    status: str
+    active: bool
+    info: dict[str, Any]
+
+
+def list_runs(settings: Settings) -> list[RunSummary]:
+    """Every run under runs_dir, oldest first, marking the active one of each domain."""
+    runs_dir = settings.runs_dir
+    active = set(_active_map(runs_dir).items()) | set(_active_map(runs_dir, HOSTED_FILE).items())
+    out = []
+    for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []:
+        info = read_run(settings, folder.name)
+        if info is None:
+            continue
+        domain = str(info.get("domain", ""))
+        out.append(
+            RunSummary(
+                folder.name,
+                domain,
+                str(info.get("kind", "local")),
+                str(info.get("status", "unknown")),
+                (domain, folder.name) in active,
+                info,
+            )
+        )
+    return out
+
+
+def hosted_model(settings: Settings, domain: str) -> str | None:
+    """The domain's active hosted fine-tuned model id (`ft:...`), or None."""
+    run_id = _active_map(settings.runs_dir, HOSTED_FILE).get(domain)
+    info = read_run(settings, run_id) if run_id else None
+    model = info.get("hosted_model") if info else None
+    return str(model) if model else None

@@ -1,0 +1,297 @@
+"""Training sets for fine-tuning: chat-formatted JSONL in OpenAI's fine-tuning format, validated.
+
+Built from a domain's gold QA (the train split only: the test split is never trained on, which
+`build_training_set` asserts), or, for documents without QA, by a deterministic extractive
+generator that turns document statements into questions whose answer is the statement itself.
+Each line is `{"messages": [system, user, assistant]}`; the system prompt is the fine-tuned
+pipeline's own (graphs/prompts/finetuned_system.txt), so training and serving match.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from triptych.qa import QARecord, domain_qa
+
+IDK_ANSWER = "I don't know."
+SYSTEM_PROMPT_FILE = Path(__file__).resolve().parents[2] / "graphs" / "prompts" / "finetuned_system.txt"
+ROLES = ("system", "user", "assistant")
+MAX_CHARS = 4000  # per message, before token counting
+
+
+class TrainingSetError(ValueError):
+    """A training file or example is invalid; the message names file:line and what to fix."""
+
+
+def finetuned_system_prompt(prompts_dir: Path | None = None) -> str:
+    """The system prompt the fine-tuned pipeline sends (an override folder wins, as in graphs/)."""
+    for folder in (prompts_dir, SYSTEM_PROMPT_FILE.parent):
+        if folder is not None and (folder / SYSTEM_PROMPT_FILE.name).is_file():
+            return (folder / SYSTEM_PROMPT_FILE.name).read_text(encoding="utf-8").strip()
+    raise FileNotFoundError(f"{SYSTEM_PROMPT_FILE} is missing")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training conversation and where it came from."""
+
+    question: str
+    answer: str
+    source_id: str  # the QA record id, or doc:<name>#<n> for generated ones
+    kind: str = "question"  # question | paraphrase | unanswerable | generated
+
+    def messages(self, system: str) -> list[dict[str, str]]:
+        """The conversation in OpenAI's chat format."""
+        return [
+            {"role": "system", "content": system},
+            {"role": "user", "content": self.question},
+            {"role": "assistant", "content": self.answer},
+        ]
+
+
+@dataclass
+class TrainingSet:
+    """Examples ready to write, plus what the evaluation needs to know about them."""
+
+    system: str
+    examples: list[Example]
+    trained: list[QARecord] = field(default_factory=list)  # gold records trained on
+    held_out_paraphrases: list[tuple[QARecord, str]] = field(default_factory=list)
+    test: list[QARecord] = field(default_factory=list)  # never trained on
+
+    def rows(self) -> list[dict[str, list[dict[str, str]]]]:
+        """The JSONL rows."""
+        return [{"messages": e.messages(self.system)} for e in self.examples]
+
+    def write(self, path: Path) -> Path:
+        """Write the chat-formatted JSONL (one conversation a line)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as fh:
+            for row in self.rows():
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return path
+
+
+def split_by_question(records: Sequence[QARecord], train_fraction: float = 0.7, seed: int = 0) -> list[QARecord]:
+    """Records with `split` set to train/test: a deterministic shuffle (random.Random(seed)) by question."""
+    from dataclasses import replace
+
+    order = sorted(records, key=lambda r: (r.question, r.id))
+    random.Random(seed).shuffle(order)
+    n_train = round(len(order) * train_fraction)
+    test_ids = {r.id for r in order[n_train:]}
+    return [replace(r, split="test" if r.id in test_ids else "train") for r in records]
+
+
+def domain_records(corpora_dir: Path, domain: str) -> list[QARecord]:
+    """A domain's gold QA with every record in train or test (split deterministically if unlabelled)."""
+    records = domain_qa(corpora_dir, domain)
+    if records and all(r.split is None for r in records):
+        return split_by_question(records)
+    return records
+
+
+def build_training_set(
+    records: Sequence[QARecord],
+    system: str,
+    *,
+    paraphrases: bool = True,
+    unanswerable: bool = True,
+) -> TrainingSet:
+    """Examples from the train split of gold QA; the test split is kept aside for evaluation only.
+
+    With `paraphrases`, each question's paraphrases but the last are trained too; the last is held
+    out to measure generalisation to unseen wording. Unanswerable train questions, with
+    `unanswerable`, teach the answer "I don't know.".
+    """
+    train = [r for r in records if r.split == "train"]
+    test = [r for r in records if r.split == "test"]
+    unlabelled = [r.id for r in records if r.split not in ("train", "test")]
+    if unlabelled:
+        raise TrainingSetError(f"records without a train/test split: {', '.join(unlabelled[:5])}")
+    examples: list[Example] = []
+    trained: list[QARecord] = []
+    held_out: list[tuple[QARecord, str]] = []
+    for rec in train:
+        if not rec.answerable:
+            if unanswerable:
+                examples.append(Example(rec.question, IDK_ANSWER, rec.id, "unanswerable"))
+            continue
+        if not rec.answer.strip():
+            raise TrainingSetError(f"record {rec.id}: empty answer")
+        trained.append(rec)
+        examples.append(Example(rec.question, rec.answer, rec.id))
+        if rec.paraphrases:
+            extra = list(rec.paraphrases[:-1]) if paraphrases else []
+            examples += [Example(p, rec.answer, rec.id, "paraphrase") for p in extra]
+            held_out.append((rec, rec.paraphrases[-1]))
+    ts = TrainingSet(system, _dedupe(examples), trained, held_out, [r for r in test if r.answerable])
+    assert_no_test_leak(ts.examples, test)
+    return ts
+
+
+def assert_no_test_leak(examples: Iterable[Example], test: Iterable[QARecord]) -> None:
+    """Fail if any example comes from, or asks, a test-split question (the test split is never trained on)."""
+    test = list(test)
+    test_ids = {r.id for r in test}
+    test_questions = {_norm(q) for r in test for q in (r.question, *r.paraphrases)}
+    for e in examples:
+        if e.source_id in test_ids or _norm(e.question) in test_questions:
+            raise TrainingSetError(f"test-split question in the training set: {e.source_id} {e.question!r}")
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def _dedupe(examples: list[Example]) -> list[Example]:
+    seen: set[str] = set()
+    out = []
+    for e in examples:
+        key = _norm(e.question)
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+    return out
+
+
+# --- Validation -------------------------------------------------------------------------------------
+
+
+def validate_training_file(
+    path: Path, *, count_tokens: Callable[[list[dict[str, str]]], int] | None = None, max_tokens: int = 512
+) -> list[list[dict[str, str]]]:
+    """Read and check a chat JSONL file; raise TrainingSetError naming file:line for the first problem.
+
+    Checks: each line is a JSON object with `messages`; roles are system?, user, assistant (in that
+    order, contents non-empty strings); no answer is empty; no conversation repeats an earlier
+    user message; no example exceeds `max_tokens` (with `count_tokens`) or MAX_CHARS per message.
+    """
+    conversations = []
+    seen: dict[str, int] = {}
+    text = path.read_text(encoding="utf-8") if path.is_file() else None
+    if text is None:
+        raise TrainingSetError(f"{path}: no such training file")
+    for n, line in enumerate(text.splitlines(), start=1):
+        where = f"{path}:{n}"
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TrainingSetError(f"{where}: not JSON ({exc.msg})") from None
+        messages = obj.get("messages") if isinstance(obj, dict) else None
+        if not isinstance(messages, list) or not messages:
+            raise TrainingSetError(f'{where}: expected {{"messages": [...]}} with system/user/assistant messages')
+        _check_messages(messages, where)
+        user = _norm(next(m["content"] for m in messages if m["role"] == "user"))
+        if user in seen:
+            raise TrainingSetError(f"{where}: duplicate of line {seen[user]} (same question)")
+        seen[user] = n
+        if count_tokens is not None and (tokens := count_tokens(messages)) > max_tokens:
+            raise TrainingSetError(
+                f"{where}: {tokens} tokens, over the limit of {max_tokens} (TRIPTYCH_FINETUNE_MAX_EXAMPLE_TOKENS)"
+            )
+        conversations.append(messages)
+    if not conversations:
+        raise TrainingSetError(f"{path}: no training examples")
+    return conversations
+
+
+def _check_messages(messages: list[object], where: str) -> None:
+    roles = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            raise TrainingSetError(f"{where}: message {i} needs string 'role' and 'content'")
+        if m["role"] not in ROLES:
+            raise TrainingSetError(f"{where}: message {i} has role {m['role']!r}; expected one of {', '.join(ROLES)}")
+        if len(m["content"]) > MAX_CHARS:
+            raise TrainingSetError(f"{where}: message {i} is {len(m['content'])} characters, over {MAX_CHARS}")
+        roles.append(m["role"])
+    if roles not in (["system", "user", "assistant"], ["user", "assistant"]):
+        raise TrainingSetError(f"{where}: roles {roles}; expected [system,] user, assistant")
+    for m in messages:
+        if m["role"] != "system" and not m["content"].strip():  # type: ignore[index]
+            kind = "answer" if m["role"] == "assistant" else "question"  # type: ignore[index]
+            raise TrainingSetError(f"{where}: empty {kind}")
+
+
+# --- Questions generated from documents ---------------------------------------------------------------
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+_COPULA = re.compile(r"^(?P<subj>[A-Z][^,;:()]{3,70}?) (?P<verb>is|are|was|were) (?P<rest>.{3,})$")
+_MODAL = re.compile(r"^(?P<subj>[A-Z][^,;:()]{3,70}?) (?P<verb>must|may|can|should|will) (?P<rest>.{3,})$")
+_STOP = {"the", "a", "an", "of", "to", "in", "and", "or", "for", "on", "at", "by", "with", "is", "are", "be"}
+
+
+def document_sentences(text: str, min_chars: int = 40, max_chars: int = 300) -> list[str]:
+    """Statements worth asking about: whole sentences of a sensible length, headings and lists left out."""
+    out = []
+    for para in re.split(r"\n\s*\n|\n(?=[#*\-|])", text):
+        flat = " ".join(para.split())
+        if flat.startswith(("#", "|", "*", "-")):
+            continue
+        for s in _SENTENCE.split(flat):
+            s = s.strip()
+            if min_chars <= len(s) <= max_chars and s.endswith(".") and " " in s:
+                out.append(s)
+    return out
+
+
+def statement_question(sentence: str, title: str) -> str:
+    """A question whose answer is `sentence` (deterministic: copula and modal patterns, else its topic)."""
+    body = sentence.rstrip(".")
+    if m := _COPULA.match(body):
+        subj = _lower_first(m["subj"])
+        return f"According to the {title}, what {m['verb']} {subj}?"
+    if m := _MODAL.match(body):
+        subj = _lower_first(m["subj"])
+        return f"According to the {title}, what {m['verb']} {subj} do?"
+    words = [w for w in re.findall(r"[A-Za-z][\w-]*", body) if w.lower() not in _STOP]
+    return f"What does the {title} say about {' '.join(words[:5]).lower()}?"
+
+
+def _lower_first(text: str) -> str:
+    first, _, rest = text.partition(" ")
+    acronym_or_name = len(first) > 1 and any(c.isupper() for c in first[1:])  # IT, GmbH, McAfee
+    return text if acronym_or_name or first == "I" else (first.lower() + (" " + rest if rest else ""))
+
+
+def generate_from_documents(documents: Iterable[tuple[str, str, str]], limit: int = 200) -> list[Example]:
+    """Extractive examples from (name, title, text) documents: statement -> question, answer = statement."""
+    examples: list[Example] = []
+    for name, title, text in documents:
+        for n, sentence in enumerate(document_sentences(text)):
+            examples.append(Example(statement_question(sentence, title), sentence, f"doc:{name}#{n}", "generated"))
+    return _dedupe(examples)[:limit]
+
+
+def load_domain_documents(docs_dir: Path, limits: object | None = None) -> list[tuple[str, str, str]]:
+    """(name, title, text) of every supported document in a folder, through Triptych's own loaders."""
+    from triptych.documents.loaders import load_document
+    from triptych.documents.validation import DocumentRejected, Limits
+
+    lim = limits or Limits(max_bytes=25 * 2**20, max_pdf_pages=500)
+    docs = []
+    for path in sorted(docs_dir.iterdir()) if docs_dir.is_dir() else []:
+        if not path.is_file():
+            continue
+        try:
+            doc = load_document(path.name, path.read_bytes(), lim)  # type: ignore[arg-type]
+        except DocumentRejected:
+            continue
+        docs.append((path.name, doc.title or path.stem, doc.text))
+    return docs
+
+
+def generated_training_set(docs_dir: Path, system: str, limit: int = 200) -> TrainingSet:
+    """A training set for documents that come without gold QA (nothing is held out: no test split)."""
+    examples = generate_from_documents(load_domain_documents(docs_dir), limit)
+    if not examples:
+        raise TrainingSetError(f"no statements to train on in {docs_dir}")
+    return TrainingSet(system, examples)

@@ -1,0 +1,170 @@
+"""One local fine-tuning run end to end: training set, LoRA training, evaluation, GGUF adapter, registry.
+
+Everything a run makes lands in data_dir/runs/<run_id>/: `training.jsonl`, `adapter/` (PEFT, for
+vLLM), `adapter.gguf` (for the embedded llama.cpp server), `checkpoint/` (resumable) and `run.json`
+(config, base model sha256, loss curve, timings, accuracy before and after).
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from triptych.finetune import registry
+from triptych.finetune.base_model import cached_base_dir, file_sha256, load_base, pick_device
+from triptych.finetune.dataset import (
+    TrainingSet,
+    build_training_set,
+    domain_records,
+    finetuned_system_prompt,
+    generated_training_set,
+    validate_training_file,
+)
+from triptych.finetune.evaluate import evaluate_sets
+from triptych.finetune.gguf_adapter import peft_to_gguf
+from triptych.finetune.train import Progress, TrainConfig, count_tokens, make_peft_model, train_lora
+from triptych.qa import QARecord
+from triptych.settings import Settings
+
+TRAINING_FILE = "training.jsonl"
+PEFT_DIR = "adapter"
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
+
+
+def training_set_for(settings: Settings, domain: str, records: Sequence[QARecord] | None = None) -> TrainingSet:
+    """The domain's training set: its gold QA's train split, or questions generated from its documents."""
+    system = finetuned_system_prompt(settings.prompts_dir)
+    records = list(records) if records is not None else domain_records(settings.corpora_dir, domain)
+    if records:
+        return build_training_set(
+            records, system, paraphrases=settings.finetune_paraphrases, unanswerable=settings.finetune_unanswerable
+        )
+    return generated_training_set(settings.corpora_dir / domain / "docs", system)
+
+
+def eval_sets(ts: TrainingSet) -> dict[str, list[tuple[str, list[str]]]]:
+    """Trained questions, their held-out paraphrases, and the test split, each with gold answers."""
+    if not ts.trained:  # generated from documents: the statements are the answers
+        items = [(e.question, [e.answer]) for e in ts.examples[:50]]
+        return {"trained": items, "paraphrases": [], "test": []}
+    return {
+        "trained": [(r.question, r.gold_answers) for r in ts.trained],
+        "paraphrases": [(p, r.gold_answers) for r, p in ts.held_out_paraphrases],
+        "test": [(r.question, r.gold_answers) for r in ts.test],
+    }
+
+
+def run_local(
+    settings: Settings,
+    domain: str,
+    config: TrainConfig,
+    *,
+    run_id: str | None = None,
+    records: Sequence[QARecord] | None = None,
+    evaluate: bool = True,
+    activate: bool = True,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
+    base_gguf: Path | None = None,
+    cache_root: Path | None = None,
+) -> dict[str, Any]:
+    """Train, evaluate, convert and register one LoRA run; returns its run.json content.
+
+    Passing the `run_id` of an unfinished run resumes it from its last checkpoint. The converted
+    base model is cached under `cache_root` (default: data_dir).
+    """
+    from triptych.llm.server import LocalModels
+
+    say = on_status or (lambda _msg: None)
+    started = time.perf_counter()
+    run_id = run_id or registry.new_run_id(domain)
+    run_dir = settings.runs_dir / run_id
+    ts = training_set_for(settings, domain, records)
+    train_path = ts.write(run_dir / TRAINING_FILE)
+    gguf_path = base_gguf or LocalModels(settings).model_path()
+    say(f"base model {gguf_path.name}: hashing and loading (converted to safetensors once, then cached)")
+    sha = file_sha256(gguf_path)
+    base_dir = cached_base_dir(gguf_path, cache_root or settings.data_dir, sha)
+    device = pick_device()
+    model, tokenizer = load_base(base_dir, device)
+    conversations = validate_training_file(
+        train_path, count_tokens=count_tokens(tokenizer), max_tokens=config.max_example_tokens
+    )
+    info: dict[str, Any] = {
+        "run_id": run_id,
+        "domain": domain,
+        "kind": "local",
+        "status": "training",
+        "base_model": {"path": str(gguf_path), "sha256": sha},
+        "config": asdict(config),
+        "device": device,
+        "system_prompt": ts.system,
+        "training_set": {
+            "file": TRAINING_FILE,
+            "examples": len(ts.examples),
+            "by_kind": _count_kinds(ts),
+            "trained_questions": len(ts.trained),
+            "test_questions_held_out": len(ts.test),
+        },
+    }
+    registry.write_run(settings, run_id, info)
+    sets = eval_sets(ts)
+    if evaluate:
+        say(f"scoring the base model on {sum(len(v) for v in sets.values())} questions")
+        t = time.perf_counter()
+        info["accuracy_before"] = evaluate_sets(model, tokenizer, ts.system, sets)
+        info["eval_before_s"] = round(time.perf_counter() - t, 1)
+        registry.write_run(settings, run_id, info)
+    model = make_peft_model(model, config)
+    say(f"training: {len(conversations)} examples, {config.epochs} epochs, rank {config.rank}, on {device}")
+    result = train_lora(model, tokenizer, conversations, config, run_dir, on_progress=on_progress, cancel=cancel)
+    info["training"] = {
+        "steps": result.steps,
+        "total_steps": result.total_steps,
+        "resumed_from": result.resumed_from,
+        "wall_s": round(result.wall_s, 1),
+        "s_per_step": round(result.s_per_step, 3) if result.s_per_step else None,
+        "tokens": result.tokens,
+        "tokens_per_s": round(result.tokens_per_s, 1) if result.tokens_per_s else None,
+        "loss_curve": result.loss_curve,
+    }
+    if result.cancelled:
+        info["status"] = "cancelled"
+        info["resume"] = f"triptych finetune --domain {domain} --resume {run_id}"
+        info["peak_rss_mib"] = peak_rss_mib()
+        registry.write_run(settings, run_id, info)
+        return info
+    model.save_pretrained(run_dir / PEFT_DIR)
+    if evaluate:
+        say("scoring the fine-tuned model")
+        t = time.perf_counter()
+        info["accuracy_after"] = evaluate_sets(model, tokenizer, ts.system, sets)
+        info["eval_after_s"] = round(time.perf_counter() - t, 1)
+    peft_to_gguf(run_dir / PEFT_DIR, gguf_path, run_dir / registry.ADAPTER_FILE, name=f"ft-{domain}-{run_id}")
+    shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
+    info.update(status="done", wall_s=round(time.perf_counter() - started, 1), peak_rss_mib=peak_rss_mib())
+    registry.write_run(settings, run_id, info)
+    if activate:
+        registry.activate(settings, domain, run_id)
+        say(f"active adapter for {domain}: {run_id}")
+    return info
+
+
+def _count_kinds(ts: TrainingSet) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for e in ts.examples:
+        counts[e.kind] = counts.get(e.kind, 0) + 1
+    return counts
