@@ -1,0 +1,289 @@
+"""`triptych eval`: score the pipelines against gold answers; `eval report|compare|list` for stored runs.
+
+Registered on the main app in `triptych/cli.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from triptych.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from triptych.qa import QARecord
+
+eval_app = typer.Typer(
+    help="Evaluate the pipelines on gold questions; report on and compare stored runs.",
+    invoke_without_command=True,
+)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def questions_for(settings: Settings, domain: str, qa: Path | None, split: str | None) -> tuple[Path, str | None]:
+    """The QA file and split to use: --qa as given (every record unless --split), else the demo test split."""
+    if qa is not None:
+        return qa, split
+    path = settings.corpora_dir / domain / "qa.jsonl"
+    if not path.is_file():
+        raise _fail(
+            f"no gold questions for domain {domain!r} in {path}: pass --qa FILE.jsonl "
+            f"(for a shared eval set, e.g. --qa ../shared/eval/{domain}/qa_dev.jsonl)"
+        )
+    return path, split or "test"
+
+
+def ingest_command(settings: Settings, domain: str, qa: Path | None) -> str:
+    """The exact command that builds the domain's index, from where its documents most likely are."""
+    candidates = [qa.parent / "docs"] if qa is not None else []
+    candidates.append(settings.corpora_dir / domain / "docs")
+    docs = next((c for c in candidates if c.is_dir()), None)
+    return f"triptych ingest {docs if docs else 'PATH/TO/DOCS'} --domain {domain}"
+
+
+def check_index(settings: Settings, domain: str, qa: Path | None) -> None:
+    """Fail with the command that builds the index when the domain has none."""
+    from triptych.index import IndexNotFoundError, IndexStoreError, open_index
+
+    try:
+        open_index(settings, domain)
+    except IndexNotFoundError:
+        raise _fail(
+            f"no index for domain {domain!r} (embedding model {settings.embedding_model}) in "
+            f"{settings.chroma_path}: build it with `{ingest_command(settings, domain, qa)}`"
+        ) from None
+    except IndexStoreError as exc:
+        raise _fail(str(exc)) from None
+
+
+@eval_app.callback(invoke_without_command=True)
+def evaluate(
+    ctx: typer.Context,
+    domain: Annotated[str | None, typer.Option("--domain", "-d", help="The domain (index) to ask against")] = None,
+    qa: Annotated[
+        Path | None,
+        typer.Option(
+            help="Gold QA file (.jsonl); default: corpora/<domain>/qa.jsonl, test split", exists=True, dir_okay=False
+        ),
+    ] = None,  # fmt: skip
+    split: Annotated[str | None, typer.Option(help="Only records of this split (records without one pass)")] = None,
+    pipelines: Annotated[
+        str | None, typer.Option(help="Comma-separated pipeline ids (default: prompt,rag,finetuned)")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the summary JSON here")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Questions at once (default: 1 with the local model, else 4)")
+    ] = None,
+    run_id: Annotated[str | None, typer.Option(help="Name the run; continue it if it exists")] = None,
+    fresh: Annotated[bool, typer.Option(help="Start a new run even if an unfinished one matches")] = False,
+    retry_errors: Annotated[bool, typer.Option(help="Ask again where a pipeline failed before")] = False,
+    judge: Annotated[bool, typer.Option(help="Grade with the LLM judge (TRIPTYCH_JUDGE_MODEL), if set")] = True,
+) -> None:
+    """Run gold questions through the pipelines and score every answer (resumes an interrupted run)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if domain is None:
+        typer.echo(ctx.get_help())
+        raise _fail("give --domain NAME (and --qa FILE.jsonl unless it is a demo domain)")
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from graphs.compare import Comparison
+    from graphs.registry import DEFAULT_PIPELINES, PIPELINES
+    from triptych.evaluate.judge import Judge
+    from triptych.evaluate.runner import Evaluation, qa_file_label
+    from triptych.index import check_domain
+    from triptych.llm.server import LocalModels
+    from triptych.qa import QAFormatError, load_qa
+
+    settings = _settings()
+    try:
+        check_domain(domain)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    chosen = [p.strip() for p in pipelines.split(",") if p.strip()] if pipelines else list(DEFAULT_PIPELINES)
+    unknown = [p for p in chosen if p not in PIPELINES]
+    if unknown:
+        raise _fail(f"unknown pipeline(s) {', '.join(unknown)}; expected some of {', '.join(PIPELINES)}")
+    qa_path, split = questions_for(settings, domain, qa, split)
+    try:
+        records: list[QARecord] = load_qa(qa_path, split)
+    except QAFormatError as exc:
+        raise _fail(str(exc)) from None
+    records = records[:limit] if limit else records
+    if not records:
+        raise _fail(f"no questions in {qa_path}" + (f" for split {split!r}" if split else ""))
+    if any(PIPELINES[p].uses_retrieval for p in chosen):
+        check_index(settings, domain, qa)
+    try:
+        settings.check_keys(tuple(dict.fromkeys(PIPELINES[p].endpoint for p in chosen)))
+        grader = Judge.from_settings(settings) if judge else None
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    if concurrency is None:
+        local = any(settings.endpoint(PIPELINES[p].endpoint).is_local for p in chosen)
+        concurrency = 1 if local else 4
+    models = LocalModels(settings)
+    evaluation = Evaluation(Comparison(settings, models), judge=grader, concurrency=concurrency)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    started: dict[str, Any] = {}
+    try:
+        with Progress(*columns, console=Console(stderr=True)) as bar:
+            task = bar.add_task(f"{domain}: starting", total=len(records))
+
+            def on_start(run, done: int, total: int) -> None:  # type: ignore[no-untyped-def]
+                started["run"] = run
+                note = f" (continuing: {done} already done)" if done else ""
+                bar.console.print(f"run {run.run_id}{note} in {run.path}")
+                bar.update(task, completed=done, total=total)
+
+            def on_progress(event) -> None:  # type: ignore[no-untyped-def]
+                states = ", ".join(f"{p} {s}" for p, s in event.results.items())
+                bar.update(task, completed=event.done, description=f"{domain}: {event.question_id} ({states})")
+
+            outcome = evaluation.run(
+                domain, records, chosen, qa_file=qa_file_label(qa_path), split=split, run_id=run_id, fresh=fresh,
+                retry_errors=retry_errors, on_progress=on_progress, on_start=on_start,
+            )  # fmt: skip
+    except KeyboardInterrupt:
+        run = started.get("run")
+        where = f" run {run.run_id}" if run else ""
+        typer.secho(f"interrupted: run the same command again to continue{where}", fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(130) from None
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        models.close()
+    print_summary(outcome.summary)
+    typer.echo(f"stored in {outcome.run.path}; HTML: triptych eval report {outcome.run.run_id} --html report.html")
+    if json_out is not None:
+        json_out.write_text(json.dumps(outcome.summary, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+SUMMARY_ROWS = (
+    ("correct", "correct", "rate"), ("contains", "contains", "rate"), ("exact match", "exact_match", "rate"),
+    ("token F1", "f1", "rate"), ("numeric", "numeric", "rate"), ("refusals right", "refusal_accuracy", "rate"),
+    ("false refusals", "false_refusal_rate", "rate"), ("hit@5", "hit@5", "rate"),
+    ("cited holds answer", "cited_holds_answer", "rate"), ("judge score", "judge.score", "rate"),
+    ("ttft median", "ttft_s.median", "s"), ("total median", "total_s.median", "s"),
+    ("total p95", "total_s.p95", "s"), ("cost / answer", "cost_usd_per_answer", "usd"),
+    ("errors", "errors", "n"), ("unavailable", "unavailable", "n"),
+)  # fmt: skip
+
+
+def _cell(value: Any, kind: str) -> str:
+    if value is None:
+        return "-"
+    return {"rate": f"{100 * value:.1f} %", "s": f"{value:.2f} s", "usd": f"${value:.5f}"}.get(kind, str(value))
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """The run's metrics as a table: one column per pipeline."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from triptych.evaluate.report import metric
+
+    table = Table("metric", *summary["pipelines"], title=f"{summary['run_id']} ({summary['status']}, "
+                  f"{summary['questions']} questions, domain {summary['domain']})")  # fmt: skip
+    for label, key, kind in SUMMARY_ROWS:
+        values = [metric(summary["metrics"][p], key) for p in summary["pipelines"]]
+        if any(v is not None for v in values):
+            table.add_row(label, *(_cell(v, kind) for v in values))
+    Console(width=160).print(table)
+
+
+@eval_app.command("report")
+def report(
+    runs: Annotated[list[str], typer.Argument(help="Run id(s); several runs give one section per domain")],
+    html: Annotated[Path, typer.Option("--html", help="Write the self-contained HTML report here")],
+    misses: Annotated[int, typer.Option(min=0, help="Worst misses shown per pipeline")] = 5,
+) -> None:
+    """Write a self-contained HTML report (tables, charts, worst misses, settings) of stored runs."""
+    from triptych.evaluate.report import render_html
+    from triptych.evaluate.store import RunNotFoundError, load_run
+
+    settings = _settings()
+    try:
+        loaded = [load_run(settings, r) for r in runs]
+    except RunNotFoundError as exc:
+        raise _fail(str(exc).strip("'\"")) from None
+    html.write_text(render_html(loaded, misses), encoding="utf-8")
+    typer.echo(f"wrote {html}")
+
+
+@eval_app.command("compare")
+def compare(
+    run_a: Annotated[str, typer.Argument(help="The earlier run")],
+    run_b: Annotated[str, typer.Argument(help="The later run")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON")] = False,
+) -> None:
+    """The change in each metric (B - A) per pipeline, and the questions whose result changed."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from triptych.evaluate.report import COMPARED, compare_runs
+    from triptych.evaluate.store import RunNotFoundError, load_run
+
+    settings = _settings()
+    try:
+        a, b = load_run(settings, run_a), load_run(settings, run_b)
+    except RunNotFoundError as exc:
+        raise _fail(str(exc).strip("'\"")) from None
+    diff = compare_runs(a, b)
+    if as_json:
+        typer.echo(json.dumps(diff, indent=2, ensure_ascii=False))
+        return
+    console = Console(width=180)
+    if not diff["pipelines"]:
+        raise _fail("the two runs have no pipeline in common")
+    table = Table("metric", *(f"{p} A → B (Δ)" for p in diff["pipelines"]), title=f"{run_a} → {run_b}")
+    for key in COMPARED:
+        cells = []
+        for p in diff["pipelines"]:
+            d = diff["metrics"][p][key]
+            kind = "s" if key.endswith("_s.median") else ("usd" if key.startswith("cost") else "rate")
+            change = "" if d["change"] is None else f" ({d['change']:+.3f})"
+            cells.append(f"{_cell(d['a'], kind)} → {_cell(d['b'], kind)}{change}")
+        table.add_row(key, *cells)
+    console.print(table)
+    typer.echo(f"{diff['shared_answers']} answers in both runs: {diff['fixed']} now right, {diff['broken']} now wrong")
+    changes = Table("pipeline", "question", "correct A → B", "F1 A → B", "answer A", "answer B", title="changed")
+    for c in diff["changed"]:
+        changes.add_row(
+            c["pipeline"], f"{c['question_id']}: {c['question']}", f"{c['correct']['a']} → {c['correct']['b']}",
+            f"{_cell(c['f1']['a'], 'rate')} → {_cell(c['f1']['b'], 'rate')}", str(c["answer"]["a"] or ""),
+            str(c["answer"]["b"] or ""),
+        )  # fmt: skip
+    if diff["changed"]:
+        console.print(changes)
+
+
+@eval_app.command("list")
+def list_command() -> None:
+    """List the stored runs, newest first, with each pipeline's 'correct' rate."""
+    from triptych.evaluate.store import evals_dir, list_runs
+
+    settings = _settings()
+    runs = list_runs(settings)
+    if not runs:
+        typer.echo(f"no evaluation runs in {evals_dir(settings)}: start one with `triptych eval --domain NAME`")
+        return
+    for r in runs:
+        scores = ", ".join(f"{p} {_cell(r.metrics.get(p, {}).get('correct'), 'rate')}" for p in r.pipelines)
+        typer.echo(f"{r.run_id}  {r.domain}  {r.status}  {r.questions} q  {scores}")
