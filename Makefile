@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: help install demo test test-fast lint bench clean
+.PHONY: help install chromium demo test test-fast lint bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,10 +28,18 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP) ## Create .venv and install everything (idempotent)
 
+chromium: ## Install Debian's Chromium for the browser test, if missing (required in CI)
+	@test -x /usr/bin/chromium || { \
+	  echo ">> installing chromium for the browser test (apt)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	  $$SUDO apt-get install -y chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium; } || \
+	  if [ -n "$$CI" ]; then echo "chromium could not be installed and CI is set"; exit 1; \
+	  else echo ">> chromium not installed: the browser test will be skipped"; fi; }
+
 demo: install ## Install, then launch the Streamlit demo on http://localhost:8501
 	$(BIN)/streamlit run app.py
 
-test: install ## Install, then run the whole test suite (unit + integration against the real local model)
+test: install chromium ## Install, then run the whole test suite (unit + integration against the real local model)
 	$(BIN)/python -m pytest
 
 test-fast: install ## Unit tests only

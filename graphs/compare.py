@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import openai
@@ -21,7 +21,7 @@ import openai
 from graphs.context import PipelineContext, RetrieverLike
 from graphs.registry import DEFAULT_PIPELINES, PipelineSpec, get_spec
 from graphs.state import Source
-from triptych.finetune.registry import active_adapter
+from triptych.finetune.registry import active_adapter, hosted_model
 from triptych.llm.factory import make_chat_model, resolve_endpoint
 from triptych.llm.server import LocalModels, ModelServerError
 from triptych.qa import domain_qa
@@ -138,6 +138,8 @@ class Comparison:
         if spec.uses_retrieval and not domain:
             raise LookupError("pick a domain: retrieval needs a document collection")
         endpoint = resolve_endpoint(s, spec.endpoint, self.local, lora)
+        if spec.uses_adapter and cfg.provider.name == "openai" and domain and (ft := hosted_model(s, domain)):
+            endpoint = replace(endpoint, model=ft)  # the domain's hosted fine-tuned model (`ft:...`)
         return PipelineContext(
             chat=make_chat_model(endpoint, s),
             model=endpoint.model,

@@ -26,6 +26,16 @@ from triptych.cli_documents import index_app, ingest  # noqa: E402
 app.command()(ingest)
 app.add_typer(index_app, name="index")
 
+# Fine-tuning: `triptych finetune --domain X`, `finetune status|activate` (in triptych/cli_finetune.py).
+from triptych.cli_finetune import finetune_app  # noqa: E402
+
+app.add_typer(finetune_app, name="finetune")
+
+# Evaluation: `triptych eval`, `triptych eval report|compare|list` (in triptych/cli_eval.py).
+from triptych.cli_eval import eval_app  # noqa: E402
+
+app.add_typer(eval_app, name="eval")
+
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)

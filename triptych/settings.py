@@ -145,6 +145,28 @@ class Settings(BaseSettings):
     # Demo corpora: one domain per folder, documents in <folder>/docs/
     corpora_dir: Path = Path("corpora")
 
+    # Evaluation: an optional LLM judge on an OpenAI-compatible endpoint (off unless a model is set)
+    judge_model: str | None = Field(
+        default=None, description="provider/model of the judge, e.g. openai/gpt-4o-mini; unset: no judge."
+    )
+    judge_base_url: str | None = Field(default=None, description="Overrides the judge provider's base URL.")
+    judge_api_key_env: str | None = Field(default=None, description="Variable holding the judge's API key.")
+
+    # Fine-tuning (LoRA on the local base model, or a hosted OpenAI job)
+    finetune_epochs: int = Field(default=3, ge=1, le=100, description="Passes over the training set.")
+    finetune_rank: int = Field(default=16, ge=1, le=256, description="LoRA rank.")
+    finetune_alpha: float = Field(default=32.0, gt=0, description="LoRA alpha (scale = alpha / rank).")
+    finetune_lr: float = Field(default=1e-3, gt=0, lt=1, description="Peak learning rate (linear decay).")
+    finetune_batch_size: int = Field(default=8, ge=1, le=256)
+    finetune_max_steps: int = Field(default=0, ge=0, description="Stop after this many steps; 0: no limit.")
+    finetune_seed: int = 0
+    finetune_checkpoint_every: int = Field(default=20, ge=1, description="Steps between resumable checkpoints.")
+    finetune_max_example_tokens: int = Field(default=512, ge=16, description="Longest allowed training example.")
+    finetune_paraphrases: bool = Field(default=True, description="Also train on the questions' paraphrases.")
+    finetune_unanswerable: bool = Field(default=True, description="Train unanswerable questions as 'I don't know.'.")
+    finetune_openai_model: str = Field(default="gpt-4o-mini-2024-07-18", description="Base of hosted jobs.")
+    finetune_poll_s: float = Field(default=15.0, gt=0, description="Seconds between hosted job status polls.")
+
     @field_validator("prompt", "rag", "finetuned")
     @classmethod
     def _check_endpoint(cls, endpoint: EndpointConfig, info) -> EndpointConfig:  # type: ignore[no-untyped-def]

@@ -1,4 +1,8 @@
-"""Compare page: one question to the selected pipelines at once, answers streaming side by side."""
+"""Compare page: one question to the selected pipelines at once, answers streaming side by side.
+
+Each finished comparison is saved to the history and kept in the session, so toggling 'show
+prompt' or reopening the page shows it again without asking the models a second time.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,18 @@ import streamlit as st
 
 from graphs.compare import Event, PipelineResult
 from graphs.registry import DEFAULT_PIPELINES, PIPELINES
-from triptych.ingest import demo_domains
+from triptych.history import HistoryRecord, save_comparison
 from triptych.qa import domain_qa
-from triptych.ui.resources import comparison, demo_indexes_ready, settings_or_stop, sidebar_status
+from triptych.ui import resources
+from triptych.ui.widgets import column_header, escape_markdown, render_details, render_final, render_results
 
-settings = settings_or_stop()
-sidebar_status(settings)
-demo_indexes_ready(settings)
-
+settings = resources.settings_or_stop()
+resources.sidebar_status(settings)
 st.title("Triptych")
 st.caption("One question, three ways to answer it: prompt engineering, retrieval (RAG) and fine-tuning.")
+resources.demo_indexes_ready(settings)
 
-domains = list(demo_domains(settings.corpora_dir))
+domains = resources.known_domains(settings)
 left, right = st.columns([1, 2])
 domain = left.selectbox("Domain", domains or [None], key="domain")
 chosen = right.multiselect(
@@ -34,41 +38,42 @@ def use_preset() -> None:
 
 st.selectbox("Preset question (with a gold answer)", [None] + [r.question for r in presets], key="preset",
              on_change=use_preset)  # fmt: skip
+busy = resources.ingest_tracker().busy(domain)
+if busy:
+    st.warning(
+        f"Documents are being added to **{escape_markdown(domain or '')}** right now: questions can be sent "
+        "to it when the ingestion has finished.",
+        icon=":material/hourglass_top:",
+    )
 with st.form("ask"):
     question = st.text_input("Question", key="question", placeholder="Ask about the documents…")
-    submitted = st.form_submit_button("Compare", type="primary")
+    submitted = st.form_submit_button("Compare", type="primary", disabled=busy)
+show_prompt = st.toggle("Show prompt", key="show_prompt", help="Reveal the exact messages each pipeline sent.")
 
 
-def render_result(box, stats, result: PipelineResult) -> None:  # type: ignore[no-untyped-def]
-    """Final state of one column: answer or error, sources, timings."""
-    if result.error:
-        box.error(result.error)
-        return
-    if not result.answer:
-        box.info(result.notice or "(empty answer)")
-        stats.caption("not run")
-        return
-    box.markdown(result.answer)
-    if result.notice:
-        box.caption(result.notice)
-    ttft = f"{result.ttft_s:.2f} s" if result.ttft_s is not None else "–"
-    stats.caption(
-        f"first token {ttft} · total {result.total_s or 0:.2f} s · tokens {result.prompt_tokens or 0} in / "
-        f"{result.completion_tokens or 0} out · ${result.cost_usd:.4f} · {result.model}"
-    )
+def gold_for(q: str, dom: str | None) -> list[str]:
+    """The gold answers of a preset question (an exact match of the question), else []."""
+    qa = domain_qa(settings.corpora_dir, dom, "test") if dom else []
+    return next((r.gold_answers for r in qa if r.question == q.strip()), [])
 
 
-if submitted and question.strip() and chosen:
-    columns = st.columns(len(chosen))
-    boxes, stats, texts = {}, {}, {p: "" for p in chosen}
-    for col, pid in zip(columns, chosen, strict=True):
-        spec = PIPELINES[pid]
-        col.subheader(spec.label)
-        col.caption(spec.what_changed)
-        stats[pid] = col.empty()
-        boxes[pid] = col.empty()
+def show_gold(gold: list[str]) -> None:
+    """The gold answer under the columns."""
+    if gold:
+        st.info(f"**Gold answer:** {escape_markdown(' / '.join(gold))}", icon=":material/verified:")
+
+
+def stream_comparison(q: str, dom: str | None, pipelines: list[str]) -> dict[str, PipelineResult]:
+    """Run the comparison with one column per pipeline, filled as tokens arrive."""
+    gold = gold_for(q, dom)
+    columns = st.columns(len(pipelines))
+    boxes, stats, texts = {}, {}, {p: "" for p in pipelines}
+    for col, pid in zip(columns, pipelines, strict=True):
+        with col:
+            column_header(PIPELINES[pid].label, PIPELINES[pid].what_changed)
+            stats[pid] = st.empty()
+            boxes[pid] = st.empty()
         stats[pid].caption("waiting…")
-    results: dict[str, PipelineResult] = {}
 
     def on_event(event: Event) -> None:
         """Update the event's column as it streams."""
@@ -81,23 +86,33 @@ if submitted and question.strip() and chosen:
             texts[pid] += event.text
             boxes[pid].markdown(texts[pid])
         elif event.result is not None:
-            results[pid] = event.result
-            render_result(boxes[pid], stats[pid], event.result)
+            render_final(boxes[pid], stats[pid], event.result)
 
-    comparison().run(question, domain, chosen, on_event=on_event)
-    for col, pid in zip(columns, chosen, strict=True):
-        result = results[pid]
-        if result.sources:
-            with col.expander(f"Sources ({len(result.sources)})"):
-                for s in result.sources:
-                    where = f", page {s.page}" if s.page else ""
-                    st.markdown(f"**[{s.n}] {s.title or s.source}**{where} · score {s.score:.2f}")
-                    st.text(s.text)
-        if result.messages:
-            with col.expander("Show prompt"):
-                for m in result.messages:
-                    st.caption(m["role"])
-                    st.text(m["content"])
-    gold = next((r for r in presets if r.question == question), None)
-    if gold is not None:
-        st.info(f"Gold answer: {gold.answer}")
+    results = resources.comparison().run(q, dom, pipelines, on_event=on_event)
+    for col, pid in zip(columns, pipelines, strict=True):
+        with col:
+            render_details(results[pid], show_prompt=show_prompt, gold_answers=gold, key=pid)
+    show_gold(gold)
+    return results
+
+
+if submitted and not busy:
+    if not question.strip():
+        st.warning("Type a question, or pick a preset one.")
+    elif not chosen:
+        st.warning("Pick at least one pipeline.")
+    else:
+        results = stream_comparison(question.strip(), domain, list(chosen))
+        try:
+            record = save_comparison(settings, question.strip(), domain, results)
+        except OSError as exc:
+            st.warning(f"Not saved to the history: {exc}")
+            record = HistoryRecord("", "", question.strip(), domain, list(results), results, {})
+        st.session_state["compare_last"] = record
+        if record.id:
+            st.caption(f"Saved to the history as {record.id}.")
+elif (last := st.session_state.get("compare_last")) is not None:
+    st.caption(f"Last comparison: {escape_markdown(last.question)} ({escape_markdown(last.domain or 'no domain')})")
+    gold = gold_for(last.question, last.domain)
+    render_results(last.results, show_prompt=show_prompt, gold_answers=gold)
+    show_gold(gold)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import streamlit as st
 
 from graphs.compare import Comparison
 from triptych.llm.server import LocalModels
 from triptych.settings import ConfigError, Settings, load_settings
+from triptych.ui.training_jobs import TrainingJobs
 
 
 @st.cache_resource(show_spinner=False)
@@ -25,6 +30,57 @@ def local_models() -> LocalModels:
 def comparison() -> Comparison:
     """The comparison runner (its retrievers and embedder are reused across questions)."""
     return Comparison(app_settings(), local_models())
+
+
+class IngestTracker:
+    """Which domains are being ingested right now, by any session of this process.
+
+    Deliberately process-wide: a question must not go to a collection that another user is
+    filling, so the Compare page checks here before sending.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy: dict[str, int] = {}
+
+    def busy(self, domain: str | None) -> bool:
+        """Whether `domain` is being ingested now."""
+        with self._lock:
+            return bool(domain) and self._busy.get(domain or "", 0) > 0
+
+    @contextmanager
+    def ingesting(self, domain: str) -> Iterator[None]:
+        """Mark `domain` busy for the duration of the block."""
+        with self._lock:
+            self._busy[domain] = self._busy.get(domain, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy[domain] -= 1
+
+
+@st.cache_resource(show_spinner=False)
+def ingest_tracker() -> IngestTracker:
+    """The process-wide record of domains being ingested."""
+    return IngestTracker()
+
+
+def known_domains(settings: Settings) -> list[str]:
+    """Demo domains and every domain with an index for the configured embedding model, sorted."""
+    from triptych.index import chroma_client, list_indexes, model_key
+    from triptych.ingest import demo_domains
+
+    names = set(demo_domains(settings.corpora_dir))
+    try:
+        names |= {
+            i.domain
+            for i in list_indexes(chroma_client(settings))
+            if model_key(i.embedding_model) == model_key(settings.embedding_model)
+        }
+    except Exception:  # noqa: BLE001 - an unreachable Chroma server shows up in the pages that use it
+        pass
+    return sorted(names)
 
 
 @st.cache_resource(show_spinner=False)
@@ -76,3 +132,9 @@ def sidebar_status(settings: Settings) -> None:
         else:
             for p in ("prompt", "rag", "finetuned"):
                 st.caption(f"**{p}**: {settings.endpoint(p).model}")
+
+
+@st.cache_resource(show_spinner=False)
+def training_jobs() -> TrainingJobs:
+    """Fine-tuning runs started from the app (background threads of this process)."""
+    return TrainingJobs()

@@ -1,0 +1,182 @@
+"""Every page through AppTest, with a scripted Comparison for Compare (no model, no embedding)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from graphs.compare import Comparison
+from graphs.context import PipelineContext
+from tests.fakes import FakeRetriever, ScriptedChat
+from triptych.retrieval import RetrievedChunk
+from triptych.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+PAGES = REPO / "triptych" / "ui"
+QUESTION = "How many days of annual leave do employees get?"
+CHUNK = RetrievedChunk("c1", "leave.md", "leave.md", "Leave policy",
+                  "Welcome to the policy. Employees get 25 days of annual leave per year. Ask HR for more.",
+                  0, 88, 0.82, page=2)  # fmt: skip
+
+
+@pytest.fixture
+def app_env(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Throw-away data, index and corpora folders (one domain with a preset question); caches cleared."""
+    from triptych.ui import resources
+
+    corpora = clean_env / "corpora" / "hr_demo"
+    (corpora / "docs").mkdir(parents=True)
+    (corpora / "docs" / "leave.md").write_text("# Leave\n\nEmployees get 25 days of annual leave.\n")
+    qa = {"id": "q1", "question": QUESTION, "answer": "25 days", "split": "test", "domain": "hr_demo"}
+    (corpora / "qa.jsonl").write_text(json.dumps(qa) + "\n")
+    monkeypatch.setenv("TRIPTYCH_CORPORA_DIR", str(clean_env / "corpora"))
+    monkeypatch.setenv("TRIPTYCH_CHROMA_PATH", str(clean_env / "indexes"))
+    monkeypatch.setenv("TRIPTYCH_DATA_DIR", str(clean_env / "data"))
+    monkeypatch.setattr(resources, "demo_indexes_ready", lambda settings: None)  # no embedding in unit tests
+    resources.app_settings.clear()
+    try:
+        yield clean_env
+    finally:
+        resources.app_settings.clear()
+
+
+def scripted_comparison(monkeypatch: pytest.MonkeyPatch, replies: dict[str, str | Exception]) -> None:
+    """Install, in place of the app's Comparison, one whose pipelines are scripted chat models."""
+    from triptych.ui import resources
+
+    def prepare(spec, domain, gate):  # type: ignore[no-untyped-def]
+        reply = replies[spec.id]
+        if isinstance(reply, Exception):
+            raise reply
+        retriever = FakeRetriever([CHUNK]) if spec.uses_retrieval else None
+        return PipelineContext(chat=ScriptedChat(reply=reply), model=f"fake-{spec.id}", retriever=retriever)
+
+    runner = Comparison(Settings(_env_file=None), prepare=prepare)  # type: ignore[call-arg]
+    monkeypatch.setattr(resources, "comparison", lambda: runner)
+
+
+def ask(at: AppTest) -> AppTest:
+    at.selectbox(key="domain").select("hr_demo").run()
+    at.selectbox(key="preset").select(QUESTION).run()
+    assert at.text_input(key="question").value == QUESTION
+    return at.button[0].click().run()
+
+
+def markdown_text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize(
+    "page", ["compare_page", "documents_page", "history_page", "scores_page", "finetune_page", "settings_page"]
+)
+def test_every_page_loads(app_env: Path, page: str) -> None:
+    at = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert at.title
+
+
+def test_compare_shows_answers_badges_sources_scores_and_saves_history(app_env: Path, monkeypatch) -> None:
+    scripted_comparison(monkeypatch, {"prompt": "Around 20 days.", "rag": "Employees get 25 days of annual leave [1].",
+                                      "finetuned": "25 days"})  # fmt: skip
+    at = ask(AppTest.from_file(str(PAGES / "compare_page.py"), default_timeout=60).run())
+    assert not at.exception, at.exception
+    assert [h.value for h in at.subheader] == ["Prompt", "RAG", "Fine-tuned"]
+    text = markdown_text(at)
+    assert text.count("first token") == 3 and text.count("total ") >= 3
+    assert "Employees get 25 days of annual leave \\[1\\]" not in text  # the model's answer is shown as it is
+    assert "Employees get 25 days of annual leave [1]." in text
+    # RAG's source: numbered, page, score, and the sentence that supports the answer highlighted
+    assert "**\\[1\\] Leave policy**, page 2 · score 0.82" in text
+    assert ":orange-background[Employees get 25 days of annual leave per year\\.]" in text
+    # score badges against the gold answer
+    assert text.count("gold answer contained") == 2 and "F1 0.40 vs gold" in text
+    assert any("Gold answer:" in i.value for i in at.info)
+    # saved to the history, and shown again (from the session) after a rerun with the prompts
+    saved = list((app_env / "data" / "history").glob("*.json"))
+    assert len(saved) == 1 and json.loads(saved[0].read_text())["question"] == QUESTION
+    at.toggle(key="show_prompt").set_value(True).run()
+    assert not at.exception
+    assert [e.label for e in at.expander].count("Prompt sent") == 3
+    assert any(QUESTION in t.value for t in at.text)
+
+
+def test_a_failing_pipeline_shows_its_error_in_its_own_column(app_env: Path, monkeypatch) -> None:
+    scripted_comparison(monkeypatch, {"prompt": "Around 20 days.", "rag": LookupError("no index for hr_demo"),
+                                      "finetuned": "25 days"})  # fmt: skip
+    at = ask(AppTest.from_file(str(PAGES / "compare_page.py"), default_timeout=60).run())
+    assert not at.exception
+    assert [e.value for e in at.error] == ["RAG failed: no index for hr\\_demo"]
+    assert markdown_text(at).count("first token") == 2
+
+
+def test_questions_wait_while_the_domain_is_ingested(app_env: Path, monkeypatch) -> None:
+    from triptych.ui import resources
+
+    scripted_comparison(monkeypatch, {"prompt": "a", "rag": "b", "finetuned": "c"})
+    at = AppTest.from_file(str(PAGES / "compare_page.py"), default_timeout=60).run()
+    with resources.ingest_tracker().ingesting("hr_demo"):
+        at.selectbox(key="domain").select("hr_demo").run()
+        assert any("being added to" in w.value for w in at.warning)
+        assert at.button[0].disabled
+    at.run()
+    assert not at.warning and not at.button[0].disabled
+
+
+def test_history_reopens_and_exports(app_env: Path, monkeypatch) -> None:
+    scripted_comparison(monkeypatch, {"prompt": "<b>bold</b> answer", "rag": "ok", "finetuned": "ok"})
+    ask(AppTest.from_file(str(PAGES / "compare_page.py"), default_timeout=60).run())
+    at = AppTest.from_file(str(PAGES / "history_page.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert [h.value for h in at.subheader][-3:] == ["Prompt", "RAG", "Fine-tuned"]
+    assert [b.label for b in at.get("download_button")] == ["Export JSON", "Export CSV", "Export HTML report"]
+
+
+def test_upload_of_a_bad_file_shows_its_reason(app_env: Path) -> None:
+    at = AppTest.from_file(str(PAGES / "documents_page.py"), default_timeout=120).run()
+    assert not at.exception
+    # AppTest cannot drive st.file_uploader: run the page's ingestion path as the button would
+    from triptych.ingest import ingest_uploads
+    from triptych.ui.resources import app_settings
+
+    report = ingest_uploads(app_settings(), "hr_demo", [("notes.exe", b"MZ\x90\x00binary")])
+    at.session_state["docs_report"] = report
+    at.run()
+    assert not at.exception
+    assert any("notes\\.exe" in e.value and "unsupported file type" in e.value for e in at.error), [
+        e.value for e in at.error
+    ]
+
+
+def test_scores_page_shows_a_run_per_pipeline(app_env: Path, monkeypatch) -> None:
+    from triptych.evaluate import store
+
+    metrics = {
+        p: {"correct": c, "contains": c, "f1": c / 2, "total_s": {"p50": t}, "ttft_s": {"p50": t / 3},
+            "cost_usd_total": 0.0, "errors": 0}
+        for p, c, t in (("prompt", 0.2, 3.0), ("rag", 0.7, 5.0), ("finetuned", 0.4, 2.0))
+    }  # fmt: skip
+    run = store.RunSummary("r1", "hr_demo", "done", "2026-01-01T00:00:00Z", None, 12, list(metrics), metrics,
+                           app_env)  # fmt: skip
+    monkeypatch.setattr(store, "list_runs", lambda settings: [run])
+    at = AppTest.from_file(str(PAGES / "scores_page.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table["pipeline"]) == ["prompt", "rag", "finetuned"] and list(table["correct"]) == [0.2, 0.7, 0.4]
+    assert len(at.get("vega_lite_chart")) == 3
+
+
+def test_finetune_page_lists_runs_and_the_active_adapter(app_env: Path) -> None:
+    runs = app_env / "data" / "runs"
+    (runs / "hr_demo-001").mkdir(parents=True)
+    (runs / "hr_demo-001" / "adapter.gguf").write_bytes(b"GGUF")
+    (runs / "hr_demo-001" / "run.json").write_text(json.dumps({"domain": "hr_demo", "status": "done", "steps": 30}))
+    (runs / "active.json").write_text(json.dumps({"hr_demo": "hr_demo-001"}))
+    at = AppTest.from_file(str(PAGES / "finetune_page.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert at.dataframe[0].value["local adapter (run)"].tolist() == ["hr_demo-001"]
+    assert at.dataframe[1].value["status"].tolist() == ["done"]
+    assert at.button(key="ft_start").label == "Start training"

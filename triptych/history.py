@@ -1,0 +1,230 @@
+"""Every comparison, kept under TRIPTYCH_DATA_DIR/history/ as one JSON file, and exported on demand.
+
+A record holds the question, domain, each pipeline's full result (answer, sources, messages,
+timings, tokens, cost, error) and a snapshot of the settings. Settings hold endpoint URLs and the
+*names* of key variables, never keys; the snapshot still drops any field whose name mentions a key
+or secret, in case one is added later. Exports: JSON, CSV (one row per pipeline) and a
+self-contained HTML report in which every piece of text is escaped.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from graphs.compare import PipelineResult
+from graphs.state import Source
+from triptych.settings import Settings
+
+HISTORY_DIR = "history"
+_SECRET_WORDS = ("secret", "password", "token_value", "api_key")
+_ID = re.compile(r"^[0-9TZ]{16}-[0-9a-f]{8}$")
+
+
+def history_dir(settings: Settings) -> Path:
+    """Where the comparison records are kept."""
+    return settings.data_dir / HISTORY_DIR
+
+
+def _without_secrets(value: Any) -> Any:
+    """Drop mapping entries whose name looks like a secret (`api_key_env`, a variable *name*, stays)."""
+    if isinstance(value, Mapping):
+        return {
+            k: _without_secrets(v)
+            for k, v in value.items()
+            if not (any(w in str(k).lower() for w in _SECRET_WORDS) and not str(k).lower().endswith("_env"))
+        }
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
+
+
+def settings_snapshot(settings: Settings) -> dict[str, Any]:
+    """The settings that shaped a comparison, as JSON-able values, without keys."""
+    return _without_secrets(settings.model_dump(mode="json"))
+
+
+@dataclass
+class HistoryRecord:
+    """One saved comparison."""
+
+    id: str
+    created_at: str  # ISO 8601, UTC
+    question: str
+    domain: str | None
+    pipelines: list[str]
+    results: dict[str, PipelineResult]
+    settings: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return {
+            "id": self.id,
+            "created_at": self.created_at,
+            "question": self.question,
+            "domain": self.domain,
+            "pipelines": self.pipelines,
+            "results": {p: r.to_dict() for p, r in self.results.items()},
+            "settings": self.settings,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HistoryRecord:
+        """Rebuild a record read from JSON."""
+        results = {}
+        for pid, raw in data.get("results", {}).items():
+            fields = {k: v for k, v in raw.items() if k in PipelineResult.__dataclass_fields__}
+            fields["sources"] = [Source(**s) for s in raw.get("sources") or []]
+            results[pid] = PipelineResult(**fields)
+        return cls(
+            id=str(data["id"]),
+            created_at=str(data.get("created_at", "")),
+            question=str(data.get("question", "")),
+            domain=data.get("domain"),
+            pipelines=list(data.get("pipelines") or results),
+            results=results,
+            settings=dict(data.get("settings") or {}),
+        )
+
+
+def save_comparison(
+    settings: Settings,
+    question: str,
+    domain: str | None,
+    results: Mapping[str, PipelineResult],
+) -> HistoryRecord:
+    """Write one comparison to data_dir/history/<id>.json (atomically) and return its record."""
+    now = datetime.now(UTC)
+    record = HistoryRecord(
+        id=f"{now:%Y%m%dT%H%M%S}Z-{uuid.uuid4().hex[:8]}",
+        created_at=now.isoformat(timespec="seconds"),
+        question=question,
+        domain=domain,
+        pipelines=list(results),
+        results=dict(results),
+        settings=settings_snapshot(settings),
+    )
+    folder = history_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(record.to_dict(), fh, indent=2, ensure_ascii=False)
+    os.replace(tmp, folder / f"{record.id}.json")
+    return record
+
+
+def list_history(settings: Settings, limit: int | None = None) -> list[HistoryRecord]:
+    """Saved comparisons, newest first (unreadable files are skipped)."""
+    folder = history_dir(settings)
+    if not folder.is_dir():
+        return []
+    records = []
+    for path in sorted(folder.glob("*.json"), reverse=True)[:limit]:
+        try:
+            records.append(HistoryRecord.from_dict(json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return records
+
+
+def load_comparison(settings: Settings, record_id: str) -> HistoryRecord:
+    """One saved comparison by id (FileNotFoundError if there is none)."""
+    if not _ID.match(record_id):
+        raise FileNotFoundError(f"no comparison {record_id!r}")
+    path = history_dir(settings) / f"{record_id}.json"
+    return HistoryRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+# --- exports ----------------------------------------------------------------------------------------
+
+
+def to_json(records: Sequence[HistoryRecord]) -> str:
+    """The records as one JSON array."""
+    return json.dumps([r.to_dict() for r in records], indent=2, ensure_ascii=False)
+
+
+CSV_COLUMNS = ("id", "created_at", "domain", "question", "pipeline", "model", "answer", "error", "notice",
+               "ttft_s", "total_s", "prompt_tokens", "completion_tokens", "cost_usd", "sources")  # fmt: skip
+
+
+def to_csv(records: Sequence[HistoryRecord]) -> str:
+    """One row per pipeline answer; sources as '[n] source p.X' joined by '; '."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    for rec in records:
+        for pid, r in rec.results.items():
+            writer.writerow(
+                {
+                    "id": rec.id,
+                    "created_at": rec.created_at,
+                    "domain": rec.domain or "",
+                    "question": rec.question,
+                    "pipeline": pid,
+                    "model": r.model,
+                    "answer": r.answer,
+                    "error": r.error or "",
+                    "notice": r.notice or "",
+                    "ttft_s": "" if r.ttft_s is None else f"{r.ttft_s:.3f}",
+                    "total_s": "" if r.total_s is None else f"{r.total_s:.3f}",
+                    "prompt_tokens": r.prompt_tokens if r.prompt_tokens is not None else "",
+                    "completion_tokens": r.completion_tokens if r.completion_tokens is not None else "",
+                    "cost_usd": f"{r.cost_usd:.6f}",
+                    "sources": "; ".join(f"[{s.n}] {s.source}" + (f" p.{s.page}" if s.page else "") for s in r.sources),
+                }
+            )
+    return out.getvalue()
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
+.cmp{border-top:1px solid #ccc;padding-top:1rem;margin-top:2rem}
+.cols{display:flex;gap:1rem}.col{flex:1;border:1px solid #ddd;border-radius:8px;padding:.8rem;min-width:0}
+.meta{color:#666;font-size:.85rem}.err{color:#b00020}.notice{color:#666;font-style:italic}
+.answer{white-space:pre-wrap}.src{font-size:.85rem;white-space:pre-wrap;background:#f6f6f6;padding:.4rem}
+"""
+
+
+def to_html(records: Sequence[HistoryRecord], title: str = "Triptych comparisons") -> str:
+    """A self-contained HTML report (inline CSS, no scripts); all text is HTML-escaped."""
+    e = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
+             f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1>"]  # fmt: skip
+    for rec in records:
+        parts.append(f"<div class='cmp'><h2>{e(rec.question)}</h2>")
+        parts.append(f"<p class='meta'>{e(rec.created_at)} · domain {e(rec.domain or '–')} · id {e(rec.id)}</p>")
+        parts.append("<div class='cols'>")
+        for r in rec.results.values():
+            parts.append(f"<div class='col'><h3>{e(r.label)}</h3><p class='meta'>{e(r.model)}</p>")
+            if r.error:
+                parts.append(f"<p class='err'>Error: {e(r.error)}</p>")
+            if r.notice:
+                parts.append(f"<p class='notice'>{e(r.notice)}</p>")
+            if r.answer:
+                parts.append(f"<div class='answer'>{e(r.answer)}</div>")
+            ttft = "–" if r.ttft_s is None else f"{r.ttft_s:.2f} s"
+            parts.append(
+                f"<p class='meta'>first token {e(ttft)} · total {r.total_s or 0:.2f} s · tokens "
+                f"{r.prompt_tokens or 0} in / {r.completion_tokens or 0} out · ${r.cost_usd:.4f}</p>"
+            )
+            for s in r.sources:
+                page = f", page {s.page}" if s.page else ""
+                parts.append(
+                    f"<p class='meta'>[{s.n}] {e(s.title or s.source)}{e(page)} · score {s.score:.2f}</p>"
+                    f"<div class='src'>{e(s.text)}</div>"
+                )
+            parts.append("</div>")
+        parts.append("</div></div>")
+    parts.append("</body></html>")
+    return "".join(parts)

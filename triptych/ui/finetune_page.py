@@ -1,0 +1,97 @@
+"""Fine-tune page: each domain's active adapter, the training runs, and a start button with progress."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from triptych.finetune import registry
+from triptych.ui import resources
+from triptych.ui.widgets import escape_markdown
+
+settings = resources.settings_or_stop()
+resources.sidebar_status(settings)
+
+st.title("Fine-tune")
+st.caption(f"Runs and adapters live in {settings.runs_dir} (TRIPTYCH_DATA_DIR/runs).")
+
+domains = resources.known_domains(settings)
+st.subheader("Active model per domain")
+rows = []
+for d in domains:
+    adapter = registry.active_adapter(settings, d)
+    hosted = registry.hosted_model(settings, d)
+    rows.append({"domain": d, "local adapter (run)": adapter.run_id if adapter else "– not fine-tuned yet",
+                 "hosted model": hosted or ""})  # fmt: skip
+if rows:
+    st.dataframe(rows, hide_index=True)
+else:
+    st.info("No domains yet: add documents on the Documents page.")
+
+st.subheader("Runs")
+runs = registry.list_runs(settings)
+if not runs:
+    st.info("No training runs yet.")
+else:
+    st.dataframe(
+        [
+            {
+                "run": r.run_id,
+                "domain": r.domain,
+                "kind": r.kind,
+                "status": r.status,
+                "active": "yes" if r.active else "",
+                "steps": (r.info.get("training") or {}).get("steps", ""),
+                "wall (s)": r.info.get("wall_s", ""),
+            }
+            for r in reversed(runs)
+        ],
+        hide_index=True,
+    )
+
+st.subheader("Train a LoRA adapter on the embedded model")
+try:
+    from triptych.finetune import runs as _runs  # noqa: F401 - the training API this section needs
+except ImportError:
+    st.info("Training from the app is not available in this build: run `triptych finetune --domain <domain>`.")
+    st.stop()
+
+if not domains:
+    st.stop()
+domain = st.selectbox("Domain to fine-tune", domains, key="ft_domain")
+st.caption(
+    f"{settings.finetune_epochs} epochs, rank {settings.finetune_rank}, learning rate {settings.finetune_lr:g} "
+    "(TRIPTYCH_FINETUNE_*). On CPU this takes minutes; the run is resumable from the command line."
+)
+jobs = resources.training_jobs()
+job = jobs.get(domain)
+if st.button("Start training", key="ft_start", type="primary", disabled=bool(job and job.running)):
+    try:
+        job = jobs.start(settings, domain)
+    except ValueError as exc:
+        st.warning(str(exc))
+
+
+@st.fragment(run_every=2.0)
+def show_progress() -> None:
+    """Poll the domain's job every 2 s while it runs."""
+    job = jobs.get(domain)
+    if job is None:
+        return
+    if job.total_steps:
+        eta = f", about {job.eta_s / 60:.0f} min left" if job.eta_s else ""
+        st.progress(job.step / job.total_steps,
+                    text=f"step {job.step}/{job.total_steps} · loss {job.loss or 0:.3f}{eta}")  # fmt: skip
+    else:
+        st.caption(f"status: {job.status}")
+    if job.messages:
+        st.caption(escape_markdown(job.messages[-1]))
+    if job.error:
+        st.error(f"Training failed: {escape_markdown(job.error)}")
+    elif job.result is not None:
+        st.success(f"Run {escape_markdown(str(job.result.get('run_id', '')))}: {escape_markdown(job.status)}")
+    if job.running and st.button("Cancel", key="ft_cancel"):
+        job.cancel.set()
+        st.toast("Cancelling at the next step…")
+
+
+show_progress()

@@ -1,0 +1,211 @@
+"""Widgets shared by the pages: timing/token/cost badges, numbered sources with the supporting passage
+highlighted, the answer column, and a small gold-answer scorer.
+
+Document and model text is never rendered as HTML: it goes through `st.text`, or through
+`st.markdown` after `escape_markdown`, and highlighting uses Streamlit's own markdown directive
+(`:orange-background[...]`).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import streamlit as st
+
+from graphs.compare import PipelineResult
+from graphs.state import Source
+
+# Characters that mean something to Streamlit's markdown (CommonMark, its directives, LaTeX, emoji).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&])")
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n{2,}")
+_ARTICLES = {"a", "an", "the"}
+
+
+def escape_markdown(text: str) -> str:
+    """`text` shown literally by st.markdown: special characters escaped, whitespace collapsed."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+# --- scoring against the gold answer --------------------------------------------------------------
+
+
+def normalise(text: str) -> list[str]:
+    """SQuAD-style normalisation: lower case, no punctuation or articles; the tokens left."""
+    text = text.lower().translate(str.maketrans("", "", string.punctuation))
+    return [t for t in text.split() if t not in _ARTICLES]
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """Token-overlap F1 between an answer and a gold answer (0..1)."""
+    pred, ref = normalise(prediction), normalise(gold)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if not pred or not ref or not common:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def contains(prediction: str, gold: str) -> bool:
+    """Whether the normalised gold answer appears in the normalised answer."""
+    ref = " ".join(normalise(gold))
+    return bool(ref) and ref in " ".join(normalise(prediction))
+
+
+def score_answer(answer: str, gold_answers: Sequence[str]) -> dict[str, float]:
+    """Best 'contains' and token-F1 over the gold answers.
+
+    Uses the evaluation's metrics (triptych.evaluate.metrics) when they are installed, so the page
+    and `triptych eval` agree; the small scorer above is the fallback.
+    """
+    if not answer or not gold_answers:
+        return {"contains": 0.0, "f1": 0.0}
+    try:
+        from triptych.evaluate import metrics
+    except ImportError:
+        metrics = None  # type: ignore[assignment]
+    if metrics is not None:
+        return {
+            "contains": float(metrics.contains(answer, gold_answers)),
+            "f1": metrics.token_f1(answer, gold_answers),
+        }
+    return {
+        "contains": float(any(contains(answer, g) for g in gold_answers)),
+        "f1": max(token_f1(answer, g) for g in gold_answers),
+    }
+
+
+def score_badge(scores: dict[str, float]) -> str:
+    """A markdown badge: green when the gold answer is contained, orange for partial overlap."""
+    f1 = scores["f1"]
+    if scores["contains"]:
+        return f":green-badge[:material/check: gold answer contained · F1 {f1:.2f}]"
+    color = "orange" if f1 >= 0.3 else "red"
+    return f":{color}-badge[F1 {f1:.2f} vs gold]"
+
+
+# --- badges ---------------------------------------------------------------------------------------
+
+
+def timing_badges(result: PipelineResult) -> str:
+    """Compact markdown badges: first token, total, tokens in/out, cost (our own numbers only)."""
+    ttft = f"{result.ttft_s:.2f} s" if result.ttft_s is not None else "–"
+    parts = [
+        f":blue-badge[:material/bolt: first token {ttft}]",
+        f":blue-badge[:material/timer: total {result.total_s or 0:.2f} s]",
+        f":gray-badge[:material/token: {result.prompt_tokens or 0} in / {result.completion_tokens or 0} out]",
+        f":green-badge[:material/payments: ${result.cost_usd:.4f}]",
+    ]
+    if result.queued_s and result.queued_s >= 0.05:
+        parts.append(f":gray-badge[:material/hourglass_empty: queued {result.queued_s:.1f} s]")
+    return " ".join(parts)
+
+
+# --- sources --------------------------------------------------------------------------------------
+
+
+def supporting_span(chunk: str, answer: str) -> tuple[int, int] | None:
+    """Offsets (in `chunk`) of the sentence that shares the most words with the answer, if any does."""
+    answer_words = {w.lower() for w in _WORD.findall(answer) if len(w) > 2}
+    if not answer_words:
+        return None
+    best, best_hits, pos = None, 0, 0
+    for piece in _SENTENCE.split(chunk):
+        start = chunk.find(piece, pos)
+        if start < 0 or not piece.strip():
+            continue
+        pos = start + len(piece)
+        hits = len({w.lower() for w in _WORD.findall(piece)} & answer_words)
+        if hits > best_hits:
+            best, best_hits = (start, start + len(piece)), hits
+    return best if best_hits >= 2 else None
+
+
+def highlighted_markdown(chunk: str, span: tuple[int, int] | None) -> str:
+    """The chunk as escaped markdown, with `span` wrapped in an orange background."""
+    if span is None:
+        return escape_markdown(chunk)
+    start, end = span
+    before, passage, after = chunk[:start], chunk[start:end], chunk[end:]
+    marked = f":orange-background[{escape_markdown(passage)}]"
+    return " ".join(p for p in (escape_markdown(before), marked, escape_markdown(after)) if p)
+
+
+def source_heading(s: Source) -> str:
+    """'[n] title, page p · score 0.83' as escaped markdown."""
+    where = f", page {s.page}" if s.page else ""
+    section = f" — {escape_markdown(s.section)}" if s.section else ""
+    return f"**\\[{s.n}\\] {escape_markdown(s.title or s.source)}**{section}{where} · score {s.score:.2f}"
+
+
+def render_sources(sources: Sequence[Source], answer: str) -> None:
+    """Numbered sources: document, page, score, and the chunk with the supporting passage highlighted."""
+    for s in sources:
+        st.markdown(source_heading(s))
+        st.markdown(highlighted_markdown(s.text, supporting_span(s.text, answer)))
+        st.caption(f"{escape_markdown(s.source)} · characters {s.start}–{s.end}")
+
+
+def render_messages(messages: Sequence[dict[str, str]]) -> None:
+    """The exact messages a pipeline sent, role by role, as plain text."""
+    for m in messages:
+        st.caption(m.get("role", ""))
+        st.text(m.get("content", ""))
+
+
+# --- one column -----------------------------------------------------------------------------------
+
+
+def render_final(box: Any, stats: Any, result: PipelineResult) -> None:
+    """Fill a column's placeholders with its final state: the error, the notice, or answer and badges."""
+    if result.error:
+        box.error(f"{result.label} failed: {escape_markdown(result.error)}", icon=":material/error:")
+        stats.caption(f"failed after {result.total_s or 0:.1f} s")
+        return
+    if not result.answer:
+        box.info(result.notice or "(empty answer)")
+        stats.caption("not run")
+        return
+    with box.container():
+        st.markdown(result.answer)
+        if result.notice:
+            st.caption(result.notice)
+    stats.markdown(timing_badges(result))
+
+
+def render_details(
+    result: PipelineResult, *, show_prompt: bool, gold_answers: Sequence[str] = (), key: str = ""
+) -> None:
+    """Below a finished column: the score against the gold answer, sources, and the prompt if asked."""
+    if gold_answers and result.answer and not result.error:
+        st.markdown(score_badge(score_answer(result.answer, gold_answers)))
+    if result.model:
+        st.caption(f"model: {escape_markdown(result.model)}")
+    if result.sources:
+        with st.expander(f"Sources ({len(result.sources)})"):
+            render_sources(result.sources, result.answer)
+    if show_prompt and result.messages:
+        with st.expander("Prompt sent", expanded=True):
+            render_messages(result.messages)
+
+
+def column_header(spec_label: str, what_changed: str) -> None:
+    """A column's title and its 'what changed' line."""
+    st.subheader(spec_label)
+    st.caption(f":material/tune: {escape_markdown(what_changed)}")
+
+
+def render_results(results: dict[str, PipelineResult], *, show_prompt: bool, gold_answers: Sequence[str] = ()) -> None:
+    """A finished comparison, side by side (the static view of what the Compare page streamed)."""
+    from graphs.registry import PIPELINES
+
+    for col, (pid, result) in zip(st.columns(len(results)), results.items(), strict=True):
+        with col:
+            spec = PIPELINES.get(pid)
+            column_header(result.label, spec.what_changed if spec else "")
+            render_final(st.empty(), st.empty(), result)
+            render_details(result, show_prompt=show_prompt, gold_answers=gold_answers, key=pid)
