@@ -117,6 +117,10 @@ class Comparison:
             self._retrievers[domain] = self._retriever_for(domain)
         return self._retrievers[domain]
 
+    def forget_retriever(self, domain: str) -> None:
+        """Drop a domain's cached retriever after its documents change (its keyword index is built once)."""
+        self._retrievers.pop(domain, None)
+
     def prepare(self, spec: PipelineSpec, domain: str | None, gate: asyncio.Semaphore) -> PipelineContext:
         """Resolve the pipeline's endpoint (starting the local server if needed), retriever and shots."""
         s = self.settings

@@ -105,3 +105,17 @@ def test_default_prepare_reports_missing_adapter(tmp_path) -> None:
     results = runner.run("q", "hr_handbook", ["finetuned"])
     assert results["finetuned"].notice == "not fine-tuned yet: run `triptych finetune --domain hr_handbook`"
     assert results["finetuned"].error is None
+
+
+def test_forget_retriever_rebuilds_it_on_next_use() -> None:
+    built: list[str] = []
+
+    def retriever_for(domain: str) -> FakeRetriever:
+        built.append(domain)
+        return FakeRetriever([])
+
+    runner = Comparison(settings(), retriever_for=retriever_for)
+    assert runner.retriever("hr") is runner.retriever("hr")
+    runner.forget_retriever("hr")
+    runner.retriever("hr")
+    assert built == ["hr", "hr"]

@@ -61,6 +61,7 @@ if st.button("Add to index", key="docs_ingest", type="primary", disabled=not (fi
         st.session_state["docs_report"] = report
     finally:
         bar.empty()
+        resources.comparison().forget_retriever(domain)
 
 report = st.session_state.get("docs_report")
 if report is not None:
@@ -114,6 +115,7 @@ if records:
     if remove.button("Delete", key="docs_delete", disabled=not confirm):
         with resources.ingest_tracker().ingesting(domain):
             deleted = index.delete_document(doc_id)
+            resources.comparison().forget_retriever(domain)
         st.session_state.pop("docs_confirm", None)
         st.toast(f"Deleted {doc_id}" if deleted else f"{doc_id} was already gone")
         st.rerun()
