@@ -155,7 +155,7 @@ def test_scores_page_shows_a_run_per_pipeline(app_env: Path, monkeypatch) -> Non
     from triptych.evaluate import store
 
     metrics = {
-        p: {"correct": c, "contains": c, "f1": c / 2, "total_s": {"p50": t}, "ttft_s": {"p50": t / 3},
+        p: {"correct": c, "contains": c, "f1": c / 2, "total_s": {"median": t}, "ttft_s": {"median": t / 3},
             "cost_usd_total": 0.0, "errors": 0}
         for p, c, t in (("prompt", 0.2, 3.0), ("rag", 0.7, 5.0), ("finetuned", 0.4, 2.0))
     }  # fmt: skip

@@ -30,7 +30,7 @@ if not runs:
 def _latency(metrics: dict[str, Any], key: str) -> float | None:
     value = metrics.get(key)
     if isinstance(value, dict):
-        return value.get("p50", value.get("mean"))
+        return value.get("median", value.get("mean"))
     return value if isinstance(value, int | float) else None
 
 
