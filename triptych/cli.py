@@ -11,6 +11,9 @@ from typing import Annotated
 
 import typer
 
+from triptych.cli_common import cli_settings as _settings
+from triptych.cli_common import fail as _fail
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 app = typer.Typer(
@@ -35,20 +38,6 @@ app.add_typer(finetune_app, name="finetune")
 from triptych.cli_eval import eval_app  # noqa: E402
 
 app.add_typer(eval_app, name="eval")
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code)
-
-
-def _settings():  # type: ignore[no-untyped-def]
-    from triptych.settings import ConfigError, load_settings
-
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
 
 
 @app.command("serve-model")

@@ -10,21 +10,11 @@ from typing import Annotated
 
 import typer
 
-from triptych.settings import ConfigError, Settings, load_settings
+from triptych.cli_common import cli_settings as _settings
+from triptych.cli_common import fail as _fail
+from triptych.settings import Settings
 
 index_app = typer.Typer(help="List and delete document indexes.", no_args_is_help=True)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
 
 
 def _where(settings: Settings) -> str:

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from triptych.settings import ConfigError, Settings, load_settings
+from triptych.cli_common import cli_settings as _settings
+from triptych.cli_common import fail as _fail
+from triptych.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from triptych.qa import QARecord
@@ -20,18 +22,6 @@ eval_app = typer.Typer(
     help="Evaluate the pipelines on gold questions; report on and compare stored runs.",
     invoke_without_command=True,
 )
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
 
 
 def questions_for(settings: Settings, domain: str, qa: Path | None, split: str | None) -> tuple[Path, str | None]:

@@ -12,24 +12,14 @@ from typing import Annotated, Literal
 
 import typer
 
-from triptych.settings import ConfigError, Settings, load_settings
+from triptych.cli_common import cli_settings as _settings
+from triptych.cli_common import fail as _fail
+from triptych.settings import ConfigError, Settings
 
 finetune_app = typer.Typer(
     help="Fine-tune the base model on a domain (local LoRA or a hosted OpenAI job); list and activate runs.",
     invoke_without_command=True,
 )
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
 
 
 @finetune_app.callback()
