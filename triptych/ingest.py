@@ -264,15 +264,7 @@ def ingest_paths(
     embedder: Embedder | None = None,
 ) -> IngestReport:
     """Ingest files and folders (recursively) into a domain's index, creating it if needed."""
-    index = open_index(settings, check_domain(domain), create=True, client=client)
-    return ingest_sources(
-        index,
-        embedder or LazyEmbedder(settings.embedding_model, settings.embedding_batch_size),
-        collect_files(paths),
-        limits=Limits.from_settings(settings),
-        chunking=chunking_from(settings),
-        progress=progress,
-    )
+    return _ingest_into(settings, domain, collect_files(paths), progress, client, embedder)
 
 
 def ingest_uploads(
@@ -285,11 +277,23 @@ def ingest_uploads(
     embedder: Embedder | None = None,
 ) -> IngestReport:
     """Ingest uploaded files (name, bytes) into a domain's index, creating it if needed."""
+    sources = [SourceFile.from_bytes(name, data) for name, data in uploads]
+    return _ingest_into(settings, domain, sources, progress, client, embedder)
+
+
+def _ingest_into(
+    settings: Settings,
+    domain: str,
+    sources: list[SourceFile],
+    progress: ProgressCallback | None,
+    client: ClientAPI | None,
+    embedder: Embedder | None,
+) -> IngestReport:
     index = open_index(settings, check_domain(domain), create=True, client=client)
     return ingest_sources(
         index,
         embedder or LazyEmbedder(settings.embedding_model, settings.embedding_batch_size),
-        [SourceFile.from_bytes(name, data) for name, data in uploads],
+        sources,
         limits=Limits.from_settings(settings),
         chunking=chunking_from(settings),
         progress=progress,
