@@ -153,7 +153,9 @@ class Settings(BaseSettings):
     judge_api_key_env: str | None = Field(default=None, description="Variable holding the judge's API key.")
 
     # Fine-tuning (LoRA on the local base model, or a hosted OpenAI job)
-    finetune_epochs: int = Field(default=3, ge=1, le=100, description="Passes over the training set.")
+    finetune_epochs: int = Field(
+        default=8, ge=1, le=100, description="Passes over the training set (8: see README, Fine-tuning figures)."
+    )
     finetune_rank: int = Field(default=16, ge=1, le=256, description="LoRA rank.")
     finetune_alpha: float = Field(default=32.0, gt=0, description="LoRA alpha (scale = alpha / rank).")
     finetune_lr: float = Field(default=1e-3, gt=0, lt=1, description="Peak learning rate (linear decay).")
@@ -164,6 +166,13 @@ class Settings(BaseSettings):
     finetune_max_example_tokens: int = Field(default=512, ge=16, description="Longest allowed training example.")
     finetune_paraphrases: bool = Field(default=True, description="Also train on the questions' paraphrases.")
     finetune_unanswerable: bool = Field(default=True, description="Train unanswerable questions as 'I don't know.'.")
+    finetune_qa_model: str | None = Field(
+        default=None,
+        description="provider/model that writes training questions for documents without gold QA; unset: extractive.",
+    )
+    finetune_qa_base_url: str | None = Field(default=None, description="Overrides the question writer's base URL.")
+    finetune_qa_api_key_env: str | None = Field(default=None, description="Variable holding its API key.")
+    finetune_qa_per_passage: int = Field(default=3, ge=1, le=20, description="Questions asked per document passage.")
     finetune_openai_model: str = Field(default="gpt-4o-mini-2024-07-18", description="Base of hosted jobs.")
     finetune_poll_s: float = Field(default=15.0, gt=0, description="Seconds between hosted job status polls.")
 

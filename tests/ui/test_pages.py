@@ -173,10 +173,22 @@ def test_finetune_page_lists_runs_and_the_active_adapter(app_env: Path) -> None:
     runs = app_env / "data" / "runs"
     (runs / "hr_demo-001").mkdir(parents=True)
     (runs / "hr_demo-001" / "adapter.gguf").write_bytes(b"GGUF")
-    (runs / "hr_demo-001" / "run.json").write_text(json.dumps({"domain": "hr_demo", "status": "done", "steps": 30}))
+    (runs / "hr_demo-001" / "run.json").write_text(json.dumps({
+        "domain": "hr_demo", "status": "done", "training": {"steps": 30},
+        "training_set": {"examples": 12, "generator": {"kind": "llm", "model": "writer-70b"}},
+        "accuracy_after": {"test": {"n": 4, "contains": 25.0, "f1": 31.2}},
+    }))  # fmt: skip
     (runs / "active.json").write_text(json.dumps({"hr_demo": "hr_demo-001"}))
+    (app_env / "corpora" / "no_qa" / "docs").mkdir(parents=True)
+    (app_env / "corpora" / "no_qa" / "docs" / "a.md").write_text("# A\n\nThe office opens at 9 am on weekdays.\n")
     at = AppTest.from_file(str(PAGES / "finetune_page.py"), default_timeout=60).run()
     assert not at.exception, at.exception
-    assert at.dataframe[0].value["local adapter (run)"].tolist() == ["hr_demo-001"]
-    assert at.dataframe[1].value["status"].tolist() == ["done"]
+    assert at.dataframe[0].value["local adapter (run)"].tolist() == ["hr_demo-001", "– not fine-tuned yet"]
+    runs_table = at.dataframe[1].value
+    assert runs_table["status"].tolist() == ["done"] and runs_table["steps"].tolist() == [30]
+    assert runs_table["training set"].tolist() == ["12 · written by writer-70b"]
+    assert runs_table["test contains after (%)"].tolist() == [25.0]
     assert at.button(key="ft_start").label == "Start training"
+    assert not any("has no gold QA" in c.value for c in at.caption)
+    at.selectbox(key="ft_domain").select("no_qa").run()
+    assert any("no_qa has no gold QA" in c.value and "TRIPTYCH_FINETUNE_QA_MODEL" in c.value for c in at.caption)

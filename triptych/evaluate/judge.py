@@ -9,14 +9,12 @@ is never sent to any other host. The embedded model is too small to judge, so `l
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from openai import OpenAI
-
-from triptych.settings import OPENAI_KEY_ENV, PROVIDERS, ConfigError, Settings, _dotenv, is_openai_url
+from triptych.llm.capable import CapableEndpoint, capable_client, capable_endpoint
+from triptych.settings import Settings
 
 VERDICTS = ("correct", "partially", "wrong")
 
@@ -31,15 +29,6 @@ UNANSWERABLE = "(none: the documents do not answer this question; the right answ
 
 
 @dataclass(frozen=True)
-class JudgeEndpoint:
-    """Where the judge lives (never holds the key's value in its repr)."""
-
-    base_url: str
-    model: str
-    key_env: str | None
-
-
-@dataclass(frozen=True)
 class Verdict:
     """The judge's grade for one answer."""
 
@@ -51,39 +40,11 @@ class Verdict:
         return {"verdict": self.verdict, "reason": self.reason}
 
 
-def judge_endpoint(settings: Settings) -> JudgeEndpoint | None:
+def judge_endpoint(settings: Settings) -> CapableEndpoint | None:
     """The configured judge, None when TRIPTYCH_JUDGE_MODEL is unset; ConfigError naming the variable if wrong."""
-    model = (settings.judge_model or "").strip()
-    if not model:
-        return None
-    prefix, _, name = model.partition("/")
-    if prefix not in PROVIDERS or prefix == "local":
-        raise ConfigError(
-            f"TRIPTYCH_JUDGE_MODEL={model!r}: expected openai/<model>, ollama/<model>, vllm/<model> or "
-            "compatible/<model> (the embedded model is too small to judge)"
-        )
-    if not name:
-        raise ConfigError(f"TRIPTYCH_JUDGE_MODEL={model!r} names no model: use {prefix}/<model>")
-    provider = PROVIDERS[prefix]
-    base_url = (settings.judge_base_url or provider.base_url or "").rstrip("/")
-    if not base_url:
-        raise ConfigError(f"TRIPTYCH_JUDGE_MODEL={model!r} needs a base URL: set TRIPTYCH_JUDGE_BASE_URL")
-    key_env = settings.judge_api_key_env or provider.key_env
-    if key_env == OPENAI_KEY_ENV and not is_openai_url(base_url):
-        raise ConfigError(
-            f"the judge endpoint is {base_url} but its key variable is {OPENAI_KEY_ENV}: the OpenAI key is only "
-            "ever sent to api.openai.com; set TRIPTYCH_JUDGE_API_KEY_ENV to another variable"
-        )
-    return JudgeEndpoint(base_url, name, key_env)
-
-
-def _key(endpoint: JudgeEndpoint) -> str:
-    if endpoint.key_env is None:
-        return "no-key-required"
-    value = os.environ.get(endpoint.key_env) or _dotenv().get(endpoint.key_env)
-    if not value:
-        raise ConfigError(f"the judge ({endpoint.model}) needs an API key: set {endpoint.key_env}")
-    return value
+    return capable_endpoint(
+        "TRIPTYCH_JUDGE", settings.judge_model, settings.judge_base_url, settings.judge_api_key_env, "the judge"
+    )
 
 
 def parse_verdict(text: str) -> Verdict:
@@ -104,15 +65,9 @@ def parse_verdict(text: str) -> Verdict:
 class Judge:
     """Grades answers through the judge endpoint (one short, deterministic request each)."""
 
-    def __init__(self, settings: Settings, endpoint: JudgeEndpoint, **client_kwargs: Any) -> None:
+    def __init__(self, settings: Settings, endpoint: CapableEndpoint, **client_kwargs: Any) -> None:
         self.endpoint = endpoint
-        self.client = OpenAI(
-            base_url=endpoint.base_url,
-            api_key=_key(endpoint),
-            timeout=settings.request_timeout_s,
-            max_retries=1,
-            **client_kwargs,
-        )
+        self.client = capable_client(endpoint, settings.request_timeout_s, **client_kwargs)
 
     @classmethod
     def from_settings(cls, settings: Settings, **client_kwargs: Any) -> Judge | None:

@@ -63,6 +63,7 @@ class TrainingSet:
     trained: list[QARecord] = field(default_factory=list)  # gold records trained on
     held_out_paraphrases: list[tuple[QARecord, str]] = field(default_factory=list)
     test: list[QARecord] = field(default_factory=list)  # never trained on
+    generator: dict[str, object] = field(default_factory=lambda: {"kind": "gold-qa"})  # how examples were made
 
     def rows(self) -> list[dict[str, list[dict[str, str]]]]:
         """The JSONL rows."""
@@ -294,4 +295,4 @@ def generated_training_set(docs_dir: Path, system: str, limit: int = 200) -> Tra
     examples = generate_from_documents(load_domain_documents(docs_dir), limit)
     if not examples:
         raise TrainingSetError(f"no statements to train on in {docs_dir}")
-    return TrainingSet(system, examples)
+    return TrainingSet(system, examples, generator={"kind": "extractive"})

@@ -7,6 +7,7 @@ vLLM), `adapter.gguf` (for the embedded llama.cpp server), `checkpoint/` (resuma
 
 from __future__ import annotations
 
+import json
 import resource
 import shutil
 import sys
@@ -20,15 +21,19 @@ from typing import Any
 from triptych.finetune import registry
 from triptych.finetune.base_model import cached_base_dir, file_sha256, load_base, pick_device
 from triptych.finetune.dataset import (
+    Example,
     TrainingSet,
+    TrainingSetError,
     build_training_set,
     domain_records,
     finetuned_system_prompt,
     generated_training_set,
+    load_domain_documents,
     validate_training_file,
 )
 from triptych.finetune.evaluate import evaluate_sets
 from triptych.finetune.gguf_adapter import peft_to_gguf
+from triptych.finetune.llm_questions import QuestionWriter, llm_generated_examples
 from triptych.finetune.train import Progress, TrainConfig, count_tokens, make_peft_model, train_lora
 from triptych.qa import QARecord
 from triptych.settings import Settings
@@ -43,15 +48,41 @@ def peak_rss_mib() -> float:
     return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
 
 
-def training_set_for(settings: Settings, domain: str, records: Sequence[QARecord] | None = None) -> TrainingSet:
-    """The domain's training set: its gold QA's train split, or questions generated from its documents."""
+def training_set_for(
+    settings: Settings,
+    domain: str,
+    records: Sequence[QARecord] | None = None,
+    reuse: Path | None = None,
+    on_status: Callable[[str], None] | None = None,
+) -> TrainingSet:
+    """The domain's training set: its gold QA's train split, or questions generated from its documents.
+
+    Without gold QA the questions come from TRIPTYCH_FINETUNE_QA_MODEL when it is set (a resumed run
+    passes its training file as `reuse` so that the model is not asked again), else from the
+    extractive generator.
+    """
     system = finetuned_system_prompt(settings.prompts_dir)
     records = list(records) if records is not None else domain_records(settings.corpora_dir, domain)
     if records:
         return build_training_set(
             records, system, paraphrases=settings.finetune_paraphrases, unanswerable=settings.finetune_unanswerable
         )
-    return generated_training_set(settings.corpora_dir / domain / "docs", system)
+    docs_dir = settings.corpora_dir / domain / "docs"
+    writer = QuestionWriter.from_settings(settings)
+    if writer is None:
+        return generated_training_set(docs_dir, system)
+    if reuse is not None and reuse.is_file():  # a resumed run trains on the questions it was started with
+        rows = [json.loads(line) for line in reuse.read_text(encoding="utf-8").splitlines() if line.strip()]
+        examples = [Example(r["messages"][1]["content"], r["messages"][2]["content"], f"{reuse.name}:{i}",
+                            "llm-generated") for i, r in enumerate(rows, 1)]  # fmt: skip
+        return TrainingSet(system, examples, generator={"kind": "llm", "model": writer.endpoint.model, "reused": True})
+    examples, stats = llm_generated_examples(load_domain_documents(docs_dir), writer, on_status=on_status)
+    if not examples:
+        raise TrainingSetError(
+            f"the question writer ({writer.endpoint.model}) proposed no pair whose answer is quoted from {docs_dir} "
+            f"({stats.proposed} proposed, {stats.ungrounded} not in the text, {stats.failed} passages failed)"
+        )
+    return TrainingSet(system, examples, generator={"kind": "llm", "model": writer.endpoint.model, **stats.to_dict()})
 
 
 def eval_sets(ts: TrainingSet) -> dict[str, list[tuple[str, list[str]]]]:
@@ -92,7 +123,7 @@ def run_local(
     started = time.perf_counter()
     run_id = run_id or registry.new_run_id(domain)
     run_dir = settings.runs_dir / run_id
-    ts = training_set_for(settings, domain, records)
+    ts = training_set_for(settings, domain, records, reuse=run_dir / TRAINING_FILE, on_status=say)
     train_path = ts.write(run_dir / TRAINING_FILE)
     gguf_path = base_gguf or LocalModels(settings).model_path()
     say(f"base model {gguf_path.name}: hashing and loading (converted to safetensors once, then cached)")
@@ -118,6 +149,7 @@ def run_local(
             "by_kind": _count_kinds(ts),
             "trained_questions": len(ts.trained),
             "test_questions_held_out": len(ts.test),
+            "generator": ts.generator,
         },
     }
     registry.write_run(settings, run_id, info)

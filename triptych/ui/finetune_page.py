@@ -27,6 +27,18 @@ if rows:
 else:
     st.info("No domains yet: add documents on the Documents page.")
 
+
+def training_source(info: dict) -> str:
+    """How many examples a run trained on, and where they came from."""
+    ts = info.get("training_set") or {}
+    gen = ts.get("generator") or {"kind": "gold-qa"}
+    kind = gen.get("kind")
+    label = {"gold-qa": "gold QA", "extractive": "from documents (extractive)"}.get(kind, kind)
+    if kind == "llm":
+        label = f"written by {gen.get('model')}"
+    return f"{ts.get('examples', '?')} · {label}" if ts else ""
+
+
 st.subheader("Runs")
 runs = registry.list_runs(settings)
 if not runs:
@@ -40,7 +52,9 @@ else:
                 "kind": r.kind,
                 "status": r.status,
                 "active": "yes" if r.active else "",
+                "training set": training_source(r.info),
                 "steps": (r.info.get("training") or {}).get("steps", ""),
+                "test contains after (%)": ((r.info.get("accuracy_after") or {}).get("test") or {}).get("contains", ""),
                 "wall (s)": r.info.get("wall_s", ""),
             }
             for r in reversed(runs)
@@ -62,6 +76,14 @@ st.caption(
     f"{settings.finetune_epochs} epochs, rank {settings.finetune_rank}, learning rate {settings.finetune_lr:g} "
     "(TRIPTYCH_FINETUNE_*). On CPU this takes minutes; the run is resumable from the command line."
 )
+if not (settings.corpora_dir / domain / "qa.jsonl").is_file():
+    writer = settings.finetune_qa_model
+    source = (
+        f"written by {writer} from its documents"
+        if writer
+        else "generated from its documents' statements (TRIPTYCH_FINETUNE_QA_MODEL lets a capable model write them)"
+    )
+    st.caption(f"{domain} has no gold QA: its training questions will be {source}.")
 jobs = resources.training_jobs()
 job = jobs.get(domain)
 if st.button("Start training", key="ft_start", type="primary", disabled=bool(job and job.running)):
