@@ -1,7 +1,7 @@
 """Measure a local LoRA run: wall time, s/step, tokens/s, peak RSS, accuracy before vs after.
 
-    .venv/bin/python benchmarks/bench_finetune.py --domain hr_handbook --epochs 4
-    .venv/bin/python benchmarks/bench_finetune.py --domain general_squad --epochs 3   # a shared eval set
+    .venv/bin/python benchmarks/bench_finetune.py --domain hr_handbook
+    .venv/bin/python benchmarks/bench_finetune.py --domain general_squad --epochs 10   # a shared eval set
     .venv/bin/python benchmarks/bench_finetune.py --from-run data/runs/<run_id>       # summarise a finished run
 
 A demo domain trains on its qa.jsonl train split; a shared eval domain (qa_dev.jsonl only) is split
@@ -59,9 +59,9 @@ def summarise(info: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--domain", default="hr_handbook")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--rank", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--epochs", type=int, help="default: TRIPTYCH_FINETUNE_EPOCHS (8)")
+    parser.add_argument("--rank", type=int, help="default: TRIPTYCH_FINETUNE_RANK (16)")
+    parser.add_argument("--lr", type=float, help="default: TRIPTYCH_FINETUNE_LR (1e-3)")
     parser.add_argument("--from-run", type=Path, help="summarise a finished run's run.json instead of training")
     args = parser.parse_args()
     if args.from_run:
