@@ -81,6 +81,7 @@ def main() -> None:
                             "ttft_median_s": m["ttft_s"]["median"],
                             "total_median_s": m["total_s"]["median"],
                             "total_p95_s": m["total_s"]["p95"],
+                            "own_total_median_s": m["own_total_s"]["median"],
                             "completion_tokens_mean": m["completion_tokens_mean"],
                         }
                         for p, m in metrics.items()

@@ -177,5 +177,10 @@ def test_summary_over_answers() -> None:
     assert m["f1"] == 0.75 and m["contains"] == 0.5 and m["refusal_accuracy"] == 1.0
     assert m["false_refusal_rate"] == 0.0
     assert m["total_s"] == {"median": 2.0, "p95": 2.9, "mean": 2.0}
+    assert m["own_total_s"] == m["total_s"] and m["queued_s"]["median"] == 0.0  # rows without a queue wait
+    rows[1]["queued_s"] = 1.5  # waited for the shared local model behind another pipeline
+    m = summarize_pipeline(rows)
+    assert m["total_s"]["median"] == 2.0 and m["own_total_s"] == {"median": 1.0, "p95": 2.8, "mean": 1.5}
+    assert m["own_ttft_s"]["median"] == 0.5 and m["queued_s"]["mean"] == 0.5
     assert m["tokens_total"] == 330 and m["cost_usd_per_answer"] == 0.001
     assert percentile([1, 2, 3, 4], 0.5) == 2.5 and percentile([], 0.5) is None

@@ -228,11 +228,14 @@ def test_report_escapes_model_and_document_text_and_compare_shows_changes(tmp_pa
 
 def test_the_judge_grades_each_answer(tmp_path: Path, qa_file: Path) -> None:
     from tests.unit.test_eval_judge import FakeJudgeServer
-    from triptych.evaluate.judge import Judge, JudgeEndpoint
+    from triptych.evaluate.judge import Judge
+    from triptych.llm.capable import CapableEndpoint
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     server = FakeJudgeServer('{"verdict": "correct", "reason": "ok"}')
-    judge = Judge(settings, JudgeEndpoint("http://judge/v1", "judge-model", None), http_client=server.client())
+    judge = Judge(
+        settings, CapableEndpoint("http://judge/v1", "judge-model", None, "the judge"), http_client=server.client()
+    )
     outcome = make_evaluation(tmp_path, chats(), judge=judge).run("hr", load_qa(qa_file, "test"), ["prompt"])
     assert len(server.requests) == 3
     assert {a["judge"]["verdict"] for a in outcome.run.answers()} == {"correct"}

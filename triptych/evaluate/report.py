@@ -36,6 +36,8 @@ TABLE_ROWS: tuple[tuple[str, str, str], ...] = (
     ("ttft p95", "ttft_s.p95", "s"),
     ("total median", "total_s.median", "s"),
     ("total p95", "total_s.p95", "s"),
+    ("queued for the local model, median", "queued_s.median", "s"),
+    ("own total median (without queue)", "own_total_s.median", "s"),
     ("completion tokens (mean)", "completion_tokens_mean", "n"),
     ("cost per answer", "cost_usd_per_answer", "usd"),
     ("answered / errors / unavailable", "_counts", "text"),

@@ -166,6 +166,11 @@ def summarize_pipeline(answers: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "cited_holds_answer": mean_of(scored, "cited_holds_answer"),
         "ttft_s": timing(a.get("ttft_s") for a in ok),
         "total_s": timing(a.get("total_s") for a in ok),
+        # Latency as seen includes waiting for the shared local model behind the other pipelines of the
+        # same question; "own" is what the pipeline took once it had the model.
+        "queued_s": timing(a.get("queued_s") or 0.0 for a in ok),
+        "own_ttft_s": timing(_minus_queue(a, "ttft_s") for a in ok),
+        "own_total_s": timing(_minus_queue(a, "total_s") for a in ok),
         "prompt_tokens_mean": _mean(a.get("prompt_tokens") for a in ok),
         "completion_tokens_mean": _mean(a.get("completion_tokens") for a in ok),
         "tokens_total": sum((a.get("prompt_tokens") or 0) + (a.get("completion_tokens") or 0) for a in ok),
@@ -180,6 +185,11 @@ def summarize_pipeline(answers: Sequence[dict[str, Any]]) -> dict[str, Any]:
         else None,
         "by_answer_type": by_type,
     }
+
+
+def _minus_queue(answer: dict[str, Any], key: str) -> float | None:
+    value = answer.get(key)
+    return None if value is None else max(0.0, value - (answer.get("queued_s") or 0.0))
 
 
 def summarize(answers: Sequence[dict[str, Any]], pipelines: Sequence[str]) -> dict[str, dict[str, Any]]:

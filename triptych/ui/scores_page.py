@@ -45,6 +45,7 @@ rows = [
         "F1": m.get("f1"),
         "first token p50 (s)": _latency(m, "ttft_s"),
         "total p50 (s)": _latency(m, "total_s"),
+        "own total p50 (s)": _latency(m, "own_total_s"),
         "cost (USD)": m.get("cost_usd_total"),
         "errors": m.get("errors"),
     }
