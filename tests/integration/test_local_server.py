@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from triptych.llm.server import (
     LocalModelServer,
     ModelServerError,
     ServerSpec,
+    TokenCounter,
     bundled_model_path,
 )
 from triptych.settings import Settings, load_settings
@@ -213,3 +215,25 @@ def test_cli_reports_bad_configuration_and_exits_2(clean_env: Path) -> None:
     )
     assert proc.returncode == 2
     assert "set OPENAI_API_KEY" in proc.stderr
+
+
+def test_token_counters_load_once_and_leave_stdout_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loads that overlap in threads used to leave fd 1 and 2 on /dev/null: a CLI then printed nothing."""
+    import triptych.llm.server as server_module
+
+    monkeypatch.setattr(server_module, "_COUNTERS", {})  # force real loads in this test
+    fds_before = [(os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2)]
+    barrier, counters = threading.Barrier(6), []
+
+    def build() -> None:
+        barrier.wait()
+        counters.append(TokenCounter.for_model(bundled_model_path()))
+
+    threads = [threading.Thread(target=build) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(counters) == 6 and len({id(c) for c in counters}) == 1
+    assert [(os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2)] == fds_before
+    assert counters[0].count([{"role": "user", "content": "Hi"}], "Hello there")[1] == 2

@@ -66,13 +66,31 @@ def gguf_architecture(path: Path) -> str:
     return field.contents()
 
 
+# llama-cpp-python silences a model load by pointing file descriptors 1 and 2 at /dev/null and back
+# (`suppress_stdout_stderr`). Two loads overlapping in different threads can restore /dev/null as
+# "the original", and every later print of the process is lost (seen as a CLI that printed nothing).
+# So in-process loads happen one at a time, and each model file is loaded once.
+_LOAD_LOCK = threading.Lock()
+_COUNTERS: dict[Path, TokenCounter] = {}
+
+
 class TokenCounter:
     """Exact prompt and answer token counts for a local server that sends no usage while streaming.
 
     llama-cpp-python's server ignores `stream_options.include_usage`, so the counts are rebuilt the
     way the server builds the prompt: the GGUF's own chat template, rendered by llama-cpp-python's
     formatter, tokenized by the same tokenizer (the model loaded vocabulary-only: about 0.2 s).
+    Use `TokenCounter.for_model`, which shares one counter per model file across threads.
     """
+
+    @classmethod
+    def for_model(cls, model_path: Path) -> TokenCounter:
+        """The process's counter for this GGUF (built once, never two loads at the same time)."""
+        key = Path(model_path).resolve()
+        with _LOAD_LOCK:
+            if key not in _COUNTERS:
+                _COUNTERS[key] = cls(key)
+            return _COUNTERS[key]
 
     def __init__(self, model_path: Path) -> None:
         from llama_cpp import Llama
@@ -258,7 +276,7 @@ class LocalModelServer:
     def token_counter(self) -> TokenCounter:
         """A counter for prompt/answer tokens on this server (built once)."""
         if self._counter is None:
-            self._counter = TokenCounter(self.spec.model_path)
+            self._counter = TokenCounter.for_model(self.spec.model_path)
         return self._counter
 
     def served_models(self) -> list[str]:
