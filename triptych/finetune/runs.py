@@ -7,7 +7,6 @@ vLLM), `adapter.gguf` (for the embedded llama.cpp server), `checkpoint/` (resuma
 
 from __future__ import annotations
 
-import json
 import resource
 import shutil
 import sys
@@ -72,9 +71,8 @@ def training_set_for(
     if writer is None:
         return generated_training_set(docs_dir, system)
     if reuse is not None and reuse.is_file():  # a resumed run trains on the questions it was started with
-        rows = [json.loads(line) for line in reuse.read_text(encoding="utf-8").splitlines() if line.strip()]
-        examples = [Example(r["messages"][1]["content"], r["messages"][2]["content"], f"{reuse.name}:{i}",
-                            "llm-generated") for i, r in enumerate(rows, 1)]  # fmt: skip
+        examples = [Example(c[1]["content"], c[2]["content"], f"{reuse.name}:{i}", "llm-generated")
+                    for i, c in enumerate(validate_training_file(reuse), 1)]  # fmt: skip
         return TrainingSet(system, examples, generator={"kind": "llm", "model": writer.endpoint.model, "reused": True})
     examples, stats = llm_generated_examples(load_domain_documents(docs_dir), writer, on_status=on_status)
     if not examples:
