@@ -48,6 +48,7 @@ class PipelineResult:
     completion_tokens: int | None = None
     cost_usd: float = 0.0
     notice: str | None = None
+    found_in: list[int] = field(default_factory=list)  # sources holding the answer's words (matched, not cited)
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,7 +151,9 @@ class Comparison:
             usage_counter=endpoint.usage_counter,
             price_in_per_1k=endpoint.price_in_per_1k,
             price_out_per_1k=endpoint.price_out_per_1k,
-            retriever=self.retriever(domain) if spec.uses_retrieval and domain else None,
+            retriever=(retriever := self.retriever(domain) if spec.uses_retrieval and domain else None),
+            selection=s.selection(),
+            embed=getattr(getattr(retriever, "embedder", None), "embed_documents", None),
             few_shot=domain_qa(s.corpora_dir, domain, "train") if domain and spec.id == "prompt" else [],
             prompts_dir=s.prompts_dir,
             gate=gate if endpoint.is_local else None,
@@ -261,7 +264,7 @@ def background_loop() -> asyncio.AbstractEventLoop:
 
 
 FIELDS = ("answer", "model", "sources", "messages", "queued_s", "ttft_s", "total_s", "prompt_tokens",
-          "completion_tokens", "cost_usd", "notice")  # fmt: skip
+          "completion_tokens", "cost_usd", "notice", "found_in")  # fmt: skip
 
 
 def _result_fields(state: dict[str, Any]) -> dict[str, Any]:

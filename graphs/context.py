@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 from langchain_core.language_models import BaseChatModel
 
 from triptych.llm.factory import UsageCounter
+from triptych.passages import SelectionConfig
 from triptych.qa import QARecord
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
@@ -46,6 +48,10 @@ class PipelineContext:
     price_in_per_1k: float = 0.0
     price_out_per_1k: float = 0.0
     retriever: RetrieverLike | None = None
+    # How the retrieved chunks are cut down to what the model reads (see triptych/passages.py).
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    # Embeds texts for sentence selection (the retriever's own model); None: BM25 alone.
+    embed: Callable[[list[str]], np.ndarray] | None = None
     few_shot: list[QARecord] = field(default_factory=list)
     prompts_dir: Path | None = None
     # Generations that share the local model's cores wait here, one (or N) at a time.

@@ -18,7 +18,7 @@ def route(state: PipelineState, runtime: Runtime[PipelineContext]) -> str:
 
 
 def compile() -> CompiledStateGraph:  # noqa: A001
-    """(retrieve -> (build_messages -> generate | no_context) | not_available)."""
+    """(retrieve -> (select_context -> build_messages -> generate -> locate_answer | no_context) | not_available)."""
     graph = StateGraph(PipelineState, input_schema=QuestionInput, context_schema=PipelineContext)
     add_retrieval_answer(graph, "finetuned_rag_system")
     graph.add_node("not_available", not_available)

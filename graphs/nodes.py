@@ -13,6 +13,7 @@ from langgraph.runtime import Runtime
 from graphs.context import PipelineContext, load_prompt
 from graphs.state import PipelineState, Source
 from triptych.llm.generate import stream_answer
+from triptych.passages import excerpts_context, found_in, select_excerpts
 
 NOT_IN_DOCUMENTS = "Not in the documents."
 
@@ -39,13 +40,21 @@ async def retrieve(state: PipelineState, runtime: Runtime[PipelineContext]) -> d
 
 def has_sources(state: PipelineState) -> str:
     """Route: generate from the chunks, or say the documents hold nothing relevant."""
-    return "build_messages" if state.get("sources") else "no_context"
+    return "select_context" if state.get("sources") else "no_context"
 
 
-def numbered_context(sources: list[Source]) -> str:
-    """The chunks as the model sees them: `[n] (title)` then the text, fenced as data."""
-    blocks = [f"[{s.n}] ({s.title or s.source})\n{s.text.strip()}" for s in sources]
-    return "\n\n".join(blocks)
+async def select_context(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+    """The sentences of the retrieved chunks that answer the question, within the token budget, as [n] blocks."""
+    ctx = runtime.context
+    excerpts = await asyncio.to_thread(
+        select_excerpts, state["question"], state["sources"], ctx.selection, embed=ctx.embed
+    )
+    return {"context": excerpts_context(excerpts)}
+
+
+async def locate_answer(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+    """Which sources hold the answer's words: shown as "found in [n]", computed here, not cited by the model."""
+    return {"found_in": found_in(state.get("answer", ""), state.get("sources", []))}
 
 
 def to_lc(messages: list[dict[str, str]]) -> list[BaseMessage]:

@@ -37,6 +37,7 @@ class PipelineState(QuestionInput, total=False):
     """Everything a pipeline produces. Each node returns the part it fills."""
 
     sources: list[Source]  # retrieved chunks, numbered as cited (RAG only)
+    context: str  # the numbered passages the model was given: the chosen sentences of `sources`
     messages: list[dict[str, str]]  # the exact prompt sent to the model (OpenAI format), for 'show prompt'
     answer: str
     model: str  # the model id that answered
@@ -47,3 +48,4 @@ class PipelineState(QuestionInput, total=False):
     completion_tokens: int | None
     cost_usd: float
     notice: str | None  # a non-error remark shown with the answer (e.g. 'not fine-tuned yet')
+    found_in: list[int]  # sources holding the answer's words, by matching (not the model's citation)

@@ -63,6 +63,15 @@ class Embedder(Protocol):
         """One L2-normalised float32 vector for a search query."""
         ...
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` as the model reads it (without its special tokens)."""
+        ...
+
+    @property
+    def max_tokens(self) -> int:
+        """The most tokens of a text the model embeds; the rest would be silently ignored."""
+        ...
+
 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, encoding in batches, vectors L2-normalised."""
@@ -104,6 +113,15 @@ class SentenceTransformerEmbedder:
     def dimension(self) -> int:
         """Length of the vectors."""
         return int(self.model.get_embedding_dimension() or 0)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` by the model's own tokenizer, without the special tokens it adds."""
+        return len(self.model.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+    @property
+    def max_tokens(self) -> int:
+        """The model's sequence length less its two special tokens ([CLS], [SEP]): 254 for all-MiniLM-L6-v2."""
+        return int(self.model.max_seq_length) - 2
 
 
 _EMBEDDERS: dict[str, SentenceTransformerEmbedder] = {}
@@ -147,3 +165,12 @@ class LazyEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         """Encode a query (loads the model on first use)."""
         return self.loaded.embed_query(text)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` (loads the model on first use)."""
+        return self.loaded.count_tokens(text)
+
+    @property
+    def max_tokens(self) -> int:
+        """The most tokens the model embeds (loads the model on first use)."""
+        return self.loaded.max_tokens

@@ -106,9 +106,10 @@ def collection_name(domain: str, model_name: str) -> str:
     return f"{check_domain(domain)}.{slug}-{digest}"
 
 
-def version_of(content_hash: str, chunk_size: int, chunk_overlap: int) -> str:
-    """What a document's chunks were made from: its bytes and the chunking settings."""
-    return hashlib.sha256(f"{content_hash}:{chunk_size}:{chunk_overlap}".encode()).hexdigest()[:16]
+def version_of(content_hash: str, chunk_size: int, chunk_overlap: int, unit: str = "characters") -> str:
+    """What a document's chunks were made from: its bytes and the chunking settings (and their unit)."""
+    key = f"{content_hash}:{chunk_size}:{chunk_overlap}" + ("" if unit == "characters" else f":{unit}")
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Literal
 
 from chromadb.api import ClientAPI
 
-from triptych.documents.chunking import ChunkingConfig, chunk_document
+from triptych.documents.chunking import ChunkingConfig, ChunkSizeError, chunk_document
 from triptych.documents.loaders import load_document
 from triptych.documents.validation import DocumentRejected, Limits, check_size
 from triptych.embeddings import Embedder, LazyEmbedder
@@ -208,7 +208,7 @@ def _ingest_one(
         check_size(source.size(), limits)
         data = source.read()
         digest = content_hash(data)
-        version = version_of(digest, chunking.size, chunking.overlap)
+        version = version_of(digest, chunking.size, chunking.overlap, chunking.unit)
         if known.get(source.doc_id) == version:
             return FileOutcome(source.doc_id, source.name, "unchanged", bytes=len(data))
         document = load_document(source.name, data, limits)
@@ -232,6 +232,8 @@ def _ingest_one(
             pages=document.pages,
         )
         index.store_document(record, document.text, chunks, embeddings)
+    except ChunkSizeError:
+        raise  # a setting, not this file: stop the batch with the message that names it
     except DocumentRejected as exc:
         return FileOutcome(source.doc_id, source.name, "refused", reason=str(exc))
     except OSError as exc:
@@ -249,9 +251,9 @@ def _ingest_one(
     return FileOutcome(source.doc_id, source.name, status, chunks=len(chunks), bytes=len(data))
 
 
-def chunking_from(settings: Settings) -> ChunkingConfig:
-    """TRIPTYCH_CHUNK_SIZE and TRIPTYCH_CHUNK_OVERLAP."""
-    return ChunkingConfig(settings.chunk_size, settings.chunk_overlap)
+def chunking_from(settings: Settings, embedder: Embedder) -> ChunkingConfig:
+    """TRIPTYCH_CHUNK_SIZE and TRIPTYCH_CHUNK_OVERLAP, in tokens of the embedding model."""
+    return ChunkingConfig(settings.chunk_size, settings.chunk_overlap, tokenizer=embedder)
 
 
 def ingest_paths(
@@ -290,12 +292,13 @@ def _ingest_into(
     embedder: Embedder | None,
 ) -> IngestReport:
     index = open_index(settings, check_domain(domain), create=True, client=client)
+    embedder = embedder or LazyEmbedder(settings.embedding_model, settings.embedding_batch_size)
     return ingest_sources(
         index,
-        embedder or LazyEmbedder(settings.embedding_model, settings.embedding_batch_size),
+        embedder,
         sources,
         limits=Limits.from_settings(settings),
-        chunking=chunking_from(settings),
+        chunking=chunking_from(settings, embedder),
         progress=progress,
     )
 
@@ -340,7 +343,7 @@ def ensure_demo_indexes(
             embedder,
             sources,
             limits=Limits.from_settings(settings),
-            chunking=chunking_from(settings),
+            chunking=chunking_from(settings, embedder),
             progress=progress_callback,
             progress_offset=done,
             progress_total=total,

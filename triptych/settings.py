@@ -11,12 +11,15 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from triptych.passages import SelectionConfig
 
 ENV_PREFIX = "TRIPTYCH_"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -132,11 +135,21 @@ class Settings(BaseSettings):
     chroma_port: int = Field(default=8000, ge=1, le=65535)
 
     # Documents and retrieval
-    chunk_size: int = Field(default=800, ge=100)
-    chunk_overlap: int = Field(default=120, ge=0)
+    chunk_size: int = Field(
+        default=160, ge=16, description="Chunk length in tokens of the embedding model (all-MiniLM-L6-v2: 254 at most)."
+    )
+    chunk_overlap: int = Field(default=24, ge=0, description="Tokens shared by neighbouring chunks.")
     top_k: int = Field(default=4, ge=1, le=50)
     min_score: float = Field(default=0.25, ge=-1, le=1)
     hybrid: bool = False
+    context_budget_tokens: int = Field(
+        default=160,
+        ge=0,
+        le=8192,
+        description="Tokens of retrieved text the model reads: the best sentences of the chunks; 0: whole chunks.",
+    )
+    context_window: int = Field(default=0, ge=0, le=10, description="Neighbouring sentences kept around each one.")
+    context_titles: bool = Field(default=True, description="Head each passage with its document title and section.")
     max_upload_mb: float = Field(default=25.0, gt=0)
     max_pdf_pages: int = Field(default=500, ge=1)
 
@@ -247,6 +260,14 @@ class Settings(BaseSettings):
         """Raise ConfigError naming the variable of the first endpoint whose API key is missing."""
         for pipeline in pipelines:
             self.api_key(pipeline)
+
+    def selection(self) -> SelectionConfig:
+        """How retrieved chunks are cut down to the passages a model reads."""
+        from triptych.passages import SelectionConfig  # passages -> retrieval -> settings: import here
+
+        return SelectionConfig(
+            budget_tokens=self.context_budget_tokens, window=self.context_window, with_title=self.context_titles
+        )
 
     @property
     def runs_dir(self) -> Path:

@@ -29,6 +29,9 @@ from triptych.ingest import IngestReport, SourceFile, ingest_sources
 _WORD = re.compile(r"[a-z0-9]+")
 
 
+_TOKENS = re.compile(r"\w+|[^\w\s]")
+
+
 class HashEmbedder:
     """Deterministic bag-of-words vectors (signed feature hashing, L2-normalised); records its calls."""
 
@@ -65,6 +68,12 @@ class HashEmbedder:
         """The query's unit vector."""
         self.calls.append(("query", 1))
         return self._vector(text)
+
+    def count_tokens(self, text: str) -> int:
+        """Words and punctuation marks, as a stand-in for a tokenizer."""
+        return len(_TOKENS.findall(text))
+
+    max_tokens = 512
 
 
 def ephemeral_client() -> ClientAPI:

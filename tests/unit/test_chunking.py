@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from triptych.documents.chunking import ChunkingConfig, chunk_document
+from triptych.documents.chunking import ChunkingConfig, ChunkSizeError, chunk_document
 from triptych.documents.loaders import LoadedDocument, load_document
 from triptych.documents.validation import DocumentKind, Limits
 from triptych.testing import make_pdf
@@ -90,3 +90,42 @@ def test_config_errors_name_the_setting() -> None:
         ChunkingConfig(100, 100)
     with pytest.raises(ValueError, match="size must be"):
         ChunkingConfig(0, 0)
+
+
+class WordTokenizer:
+    """Counts words as tokens; embeds at most `max_tokens` of them."""
+
+    model_name = "word-model"
+
+    def __init__(self, max_tokens: int = 256) -> None:
+        self.max_tokens = max_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+
+@pytest.mark.parametrize(("size", "overlap"), [(40, 8), (120, 20)])
+def test_token_sized_chunks_never_exceed_the_size_in_tokens_and_keep_exact_offsets(size: int, overlap: int) -> None:
+    tokens = WordTokenizer()
+    doc = LoadedDocument(DocumentKind.TEXT, _text(5, 25), "t")
+    config = ChunkingConfig(size, overlap, tokenizer=tokens)
+    chunks = chunk_document(doc, config)
+    assert len(chunks) > 2
+    covered = 0
+    for i, chunk in enumerate(chunks):
+        assert doc.text[chunk.start : chunk.end] == chunk.text
+        assert tokens.count_tokens(chunk.text) <= size
+        assert not doc.text[covered : chunk.start].strip(), "text between chunks was lost"
+        if i:
+            shared = doc.text[chunk.start : chunks[i - 1].end] if chunks[i - 1].end > chunk.start else ""
+            assert tokens.count_tokens(shared) <= overlap
+        covered = max(covered, chunk.end)
+    assert not doc.text[covered:].strip()
+    assert config.unit == "tokens:word-model" and ChunkingConfig(size, overlap).unit == "characters"
+
+
+def test_a_chunk_size_the_embedding_model_cannot_embed_whole_is_refused_naming_the_setting() -> None:
+    doc = LoadedDocument(DocumentKind.TEXT, _text(6, 5), "t")
+    with pytest.raises(ChunkSizeError, match=r"TRIPTYCH_CHUNK_SIZE=300 tokens .* word-model .*254 or less"):
+        chunk_document(doc, ChunkingConfig(300, 20, tokenizer=WordTokenizer(max_tokens=254)))
+    assert chunk_document(doc, ChunkingConfig(254, 20, tokenizer=WordTokenizer(max_tokens=254)))

@@ -7,8 +7,9 @@ import zipfile
 from pathlib import Path
 
 import pypdf
+import pytest
 
-from triptych.documents.chunking import ChunkingConfig
+from triptych.documents.chunking import ChunkingConfig, ChunkSizeError
 from triptych.documents.validation import MIB, Limits
 from triptych.index import DomainIndex
 from triptych.ingest import (
@@ -175,6 +176,21 @@ def test_ingest_paths_and_uploads_with_settings(tmp_path: Path) -> None:
         index = DomainIndex(client, domain, settings.embedding_model, create=False)
         assert index.document("leave.md").chunk_size == 300
         assert report.summary().startswith(f"{domain}: 1 stored, 0 unchanged, 0 refused")
+    finally:
+        DomainIndex(client, domain, settings.embedding_model).drop()
+
+
+def test_a_chunk_size_over_what_the_embedder_reads_stops_the_ingest_and_stores_nothing(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, chunk_size=600, chunk_overlap=30)  # type: ignore[call-arg]
+    client = ephemeral_client()
+    embedder = HashEmbedder(model_name=settings.embedding_model)  # reads at most 512 tokens
+    domain = unique_domain()
+    (tmp_path / "leave.md").write_text("# Leave\n\n28 days of leave.")
+    try:
+        with pytest.raises(ChunkSizeError, match="TRIPTYCH_CHUNK_SIZE=600 tokens"):
+            ingest_paths(settings, domain, [tmp_path], client=client, embedder=embedder)
+        index = DomainIndex(client, domain, settings.embedding_model, create=False)
+        assert index.versions() == {}
     finally:
         DomainIndex(client, domain, settings.embedding_model).drop()
 

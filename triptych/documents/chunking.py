@@ -3,24 +3,70 @@
 LangChain's RecursiveCharacterTextSplitter does the splitting (paragraphs, then lines, then words);
 each chunk is then located in the document so that `text[start:end] == chunk.text` always holds:
 the UI highlights exactly that passage, and a PDF chunk knows the page it starts on.
+
+Sizes are measured in tokens of the embedding model when a tokenizer is given (what ingestion
+does), so a chunk is never longer than the model reads: all-MiniLM-L6-v2 embeds at most 254
+tokens of a text and silently ignores the rest. Without one they are characters.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 
 from triptych.documents.loaders import LoadedDocument
 from triptych.documents.validation import DocumentKind
+from triptych.settings import ConfigError
+
+
+class Tokenizer(Protocol):
+    """What chunking needs of an embedding model: its token count and the most it reads."""
+
+    @property
+    def model_name(self) -> str:
+        """The model's name, for messages."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text`, without special tokens."""
+        ...
+
+    @property
+    def max_tokens(self) -> int:
+        """The longest text the model embeds whole."""
+        ...
+
+
+class ChunkSizeError(ConfigError):
+    """The chunk size is more than the embedding model can embed; the message names the setting."""
+
+
+# The splitter only knows where a chunk's overlap may start in characters: a token is at most this many.
+_MAX_CHARS_PER_TOKEN = 24
 
 
 @dataclass(frozen=True)
 class ChunkingConfig:
-    """Characters per chunk and characters shared by neighbouring chunks."""
+    """Chunk length and the length shared by neighbouring chunks: tokens of `tokenizer`, else characters."""
 
     size: int
     overlap: int
+    tokenizer: Tokenizer | None = field(default=None, compare=False)
+
+    @property
+    def unit(self) -> str:
+        """What size and overlap count: 'characters', or 'tokens:<embedding model>'."""
+        return "characters" if self.tokenizer is None else f"tokens:{self.tokenizer.model_name}"
+
+    def check_fits(self) -> None:
+        """Raise ChunkSizeError when a chunk could be longer than the embedding model reads."""
+        if self.tokenizer is not None and self.size > (most := self.tokenizer.max_tokens):
+            raise ChunkSizeError(
+                f"TRIPTYCH_CHUNK_SIZE={self.size} tokens is more than {self.tokenizer.model_name} embeds "
+                f"({most} tokens; the rest of each chunk would be ignored): set TRIPTYCH_CHUNK_SIZE to {most} or less"
+            )
 
     def __post_init__(self) -> None:
         if self.size < 1 or self.overlap < 0:
@@ -45,20 +91,22 @@ class Chunk:
 
 
 def _splitter(kind: DocumentKind, config: ChunkingConfig) -> RecursiveCharacterTextSplitter:
+    length = len if config.tokenizer is None else config.tokenizer.count_tokens
+    sizes = {"chunk_size": config.size, "chunk_overlap": config.overlap, "length_function": length}
     if kind is DocumentKind.MARKDOWN:
-        return RecursiveCharacterTextSplitter.from_language(
-            Language.MARKDOWN, chunk_size=config.size, chunk_overlap=config.overlap
-        )
-    return RecursiveCharacterTextSplitter(chunk_size=config.size, chunk_overlap=config.overlap)
+        return RecursiveCharacterTextSplitter.from_language(Language.MARKDOWN, **sizes)
+    return RecursiveCharacterTextSplitter(**sizes)
 
 
 def chunk_document(document: LoadedDocument, config: ChunkingConfig) -> list[Chunk]:
     """The document's chunks in order, each with its offsets, page (PDF) and section heading."""
+    config.check_fits()
     text = document.text
     chunks: list[Chunk] = []
     prev_start, prev_end = -1, 0
+    overlap_chars = config.overlap if config.tokenizer is None else config.overlap * _MAX_CHARS_PER_TOKEN
     for piece in _splitter(document.kind, config).split_text(text):
-        start = _locate(text, piece, prev_start, prev_end, config.overlap)
+        start = _locate(text, piece, prev_start, prev_end, overlap_chars)
         if start < 0:  # the splitter only ever returns substrings; this would be a bug in it
             raise RuntimeError(f"chunk {len(chunks)} of {document.title!r} is not a substring of the document")
         end = start + len(piece)

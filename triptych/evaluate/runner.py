@@ -87,6 +87,7 @@ def answer_row(
         "error": result.error,
         "notice": result.notice,
         "sources": sources,
+        "found_in": result.found_in,
         "retrieved_doc_ids": docs,
         "ttft_s": result.ttft_s,
         "total_s": result.total_s,

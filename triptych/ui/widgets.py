@@ -172,6 +172,9 @@ def render_final(box: Any, stats: Any, result: PipelineResult) -> None:
         return
     with box.container():
         st.markdown(result.answer)
+        if result.found_in:
+            where = ", ".join(f"[{n}]" for n in result.found_in)
+            st.caption(f":material/find_in_page: found in {where}: the answer's words occur there (matched, not cited)")
         if result.notice:
             st.caption(result.notice)
     stats.markdown(timing_badges(result))

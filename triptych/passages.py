@@ -1,0 +1,223 @@
+"""Context shaped for small models: the sentences of the retrieved chunks that answer the question.
+
+A 135M-parameter model reads a few hundred well-chosen characters far better than four 800-character
+chunks, and it reads them faster (prefill is most of RAG's time to first token on a CPU). So after
+retrieval the chunks are cut into sentences, each sentence is scored against the question (BM25 over
+the sentences of the retrieved chunks, plus the embedding model's cosine similarity when one is
+given, plus a small prior for the chunk's rank), and the best sentences are kept, with `window`
+neighbouring sentences on each side, until the token budget is spent. Kept sentences stay in
+document order under their chunk's number `[n]`, so a citation still points at the source shown to
+the user; the sources themselves stay the full chunks.
+
+`found_in` is the other half: which sources contain the words of an answer, computed by matching,
+never the model's own citation.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from rank_bm25 import BM25Okapi
+
+from triptych.evaluate.metrics import normalize_answer
+from triptych.retrieval import tokenize
+
+# A sentence ends at . ! ? (or a closing quote/bracket after them) followed by white space, or at a
+# line break: list items, table rows and headings are sentences of their own.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+_MIN_SENTENCE_CHARS = 3
+
+
+def approx_tokens(text: str) -> int:
+    """Tokens of `text` for a budget: about four characters a token (English, BPE or WordPiece)."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a retrieved chunk: `chunk_text[start:end] == text`."""
+
+    n: int  # the chunk's number, as cited: [n]
+    index: int  # position among the chunk's sentences
+    text: str
+    start: int
+    end: int
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of `text`, in order, stripped of surrounding white space."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for match in [*_SENTENCE_END.finditer(text), None]:
+        cut = match.start() if match else len(text)
+        # keep the closing quote or bracket with its sentence
+        end = cut + len(match.group(0).rstrip()) if match else cut
+        piece = text[pos:end]
+        lead = len(piece) - len(piece.lstrip())
+        s, e = pos + lead, pos + len(piece.rstrip())
+        if e - s >= _MIN_SENTENCE_CHARS:
+            spans.append((s, e))
+        pos = match.end() if match else len(text)
+    return spans
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """How much context a small model gets, and how it is chosen."""
+
+    budget_tokens: int = 160  # at most this many (approximate) tokens of passage text; 0: whole chunks
+    window: int = 0  # neighbouring sentences kept on each side of a chosen one
+    with_title: bool = True  # each excerpt is headed by its document's title (and section)
+    vector_weight: float = 1.0  # weight of the embedding similarity against BM25 (0: BM25 only)
+    rank_weight: float = 0.1  # prior for sentences of higher-ranked chunks
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """The chosen sentences of one source, in document order, under the source's number."""
+
+    n: int
+    heading: str
+    sentences: tuple[Sentence, ...]
+    source_text: str  # the whole chunk, so neighbouring sentences keep the white space between them
+
+    @property
+    def text(self) -> str:
+        """The sentences in order; neighbours joined as in the chunk, a gap marked with '...'."""
+        parts: list[str] = []
+        previous: Sentence | None = None
+        for s in self.sentences:
+            if previous is not None:
+                parts.append(" ... " if s.index > previous.index + 1 else self.source_text[previous.end : s.start])
+            parts.append(s.text)
+            previous = s
+        return "".join(parts)
+
+
+class PassageLike:
+    """What selection reads of a source: its number, title, section and text (duck-typed)."""
+
+    n: int
+    title: str
+    source: str
+    section: str | None
+    text: str
+
+
+def _heading(source: PassageLike, with_title: bool) -> str:
+    if not with_title:
+        return ""
+    title = source.title or source.source
+    section = getattr(source, "section", None)
+    return f"{title} - {section}" if section and section != title else title
+
+
+def _scores(question: str, sentences: list[Sentence], embed: Callable[[list[str]], np.ndarray] | None,
+            config: SelectionConfig, rank_of: dict[int, int]) -> np.ndarray:  # fmt: skip
+    tokens = [tokenize(s.text) for s in sentences]
+    query = tokenize(question)
+    lexical = np.zeros(len(sentences))
+    if query and any(tokens):
+        lexical = np.asarray(BM25Okapi([t or ["\u2205"] for t in tokens]).get_scores(query), dtype=float)
+        lexical = np.clip(lexical, 0.0, None)
+        top = lexical.max()
+        lexical = lexical / top if top > 0 else lexical
+    score = lexical
+    if embed is not None and config.vector_weight > 0:
+        vectors = embed([question, *(s.text for s in sentences)])
+        cosine = vectors[1:] @ vectors[0]
+        score = score + config.vector_weight * np.asarray(cosine, dtype=float)
+    prior = np.asarray([1.0 / (rank_of[s.n] + 1) for s in sentences])
+    return score + config.rank_weight * prior
+
+
+def select_excerpts(
+    question: str,
+    sources: Sequence[PassageLike],
+    config: SelectionConfig,
+    *,
+    embed: Callable[[list[str]], np.ndarray] | None = None,
+    count_tokens: Callable[[str], int] = approx_tokens,
+) -> list[Excerpt]:
+    """The sentences of `sources` that best answer `question`, within the budget, by source number.
+
+    The best sentence is always kept (even over the budget, cut to it), so a non-empty list of
+    sources never yields an empty context. With `budget_tokens == 0` every sentence is kept.
+    """
+    sentences: list[Sentence] = []
+    for source in sources:
+        for i, (s, e) in enumerate(split_sentences(source.text)):
+            sentences.append(Sentence(source.n, i, source.text[s:e], s, e))
+    if not sentences:
+        return []
+    chosen: set[tuple[int, int]] = set()
+    if config.budget_tokens <= 0:
+        chosen = {(s.n, s.index) for s in sentences}
+    else:
+        rank_of = {source.n: rank for rank, source in enumerate(sources)}
+        by_key = {(s.n, s.index): s for s in sentences}
+        order = np.argsort(-_scores(question, sentences, embed, config, rank_of), kind="stable")
+        spent = 0
+        for i in order:
+            best = sentences[int(i)]
+            group = [
+                by_key[(best.n, j)]
+                for j in range(best.index - config.window, best.index + config.window + 1)
+                if (best.n, j) in by_key and (best.n, j) not in chosen
+            ]
+            cost = sum(count_tokens(s.text) for s in group)
+            if chosen and spent + cost > config.budget_tokens:
+                if spent + count_tokens(best.text) > config.budget_tokens or (best.n, best.index) in chosen:
+                    continue
+                group, cost = [best], count_tokens(best.text)  # the window does not fit: the sentence alone
+            chosen.update((s.n, s.index) for s in group)
+            spent += cost
+            if spent >= config.budget_tokens:
+                break
+    excerpts = []
+    for source in sources:
+        kept = tuple(s for s in sentences if s.n == source.n and (s.n, s.index) in chosen)
+        if kept:
+            excerpts.append(Excerpt(source.n, _heading(source, config.with_title), kept, source.text))
+    return excerpts
+
+
+def excerpts_context(excerpts: Sequence[Excerpt]) -> str:
+    """The excerpts as the model sees them: `[n] (heading)` then the sentences, one block each."""
+    blocks = []
+    for e in excerpts:
+        head = f"[{e.n}] ({e.heading})" if e.heading else f"[{e.n}]"
+        blocks.append(f"{head}\n{e.text}")
+    return "\n\n".join(blocks)
+
+
+def found_in(answer: str, sources: Sequence[PassageLike]) -> list[int]:
+    """Numbers of the sources that contain the answer's words, the best match first.
+
+    A source counts when it holds, as whole normalised words, a run of the answer's words that
+    carries meaning: two or more words with a content word among them, a number, or the whole
+    answer. Sources are ordered by their longest such run. This is a match computed by Triptych,
+    shown as "found in [n]"; it says nothing about what the model cited.
+    """
+    words = normalize_answer(answer).split()
+    if not words:
+        return []
+    best: dict[int, int] = {}
+    for source in sources:
+        text = f" {normalize_answer(source.text)} "
+        for length in range(min(len(words), 24), 0, -1):
+            runs = (words[i : i + length] for i in range(len(words) - length + 1))
+            if any(_meaningful(run, len(words)) and f" {' '.join(run)} " in text for run in runs):
+                best[source.n] = length
+                break
+    return sorted(best, key=lambda n: (-best[n], n))
+
+
+def _meaningful(run: list[str], answer_words: int) -> bool:
+    if not tokenize(" ".join(run)):  # stop words only: "is in the"
+        return False
+    return len(run) >= 2 or len(run) == answer_words or any(ch.isdigit() for ch in run[0])
