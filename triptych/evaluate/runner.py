@@ -17,6 +17,7 @@ from typing import Any
 
 from graphs.compare import Comparison, PipelineResult
 from graphs.registry import get_spec
+from triptych import runstore
 from triptych.bridge import run_relaying
 from triptych.evaluate import store
 from triptych.evaluate.judge import Judge
@@ -120,7 +121,7 @@ class Evaluation:
             "split": split,
             "question_ids": [r.id for r in records],
             "pipelines": list(pipelines),
-            "settings": store.settings_snapshot(self.settings),
+            "settings": runstore.settings_snapshot(self.settings),
             "judge": self.judge.endpoint.model if self.judge else None,
         }
         manifest["fingerprint"] = store.fingerprint(manifest)
@@ -164,7 +165,7 @@ class Evaluation:
             run = store.find_resumable(self.settings, manifest["fingerprint"])
         resumed = run is not None
         if run is None:
-            run = store.RunDir(root / (run_id or store.new_run_id(domain, root)))
+            run = store.RunDir(root / (run_id or runstore.new_run_id(domain, root)))
             run.path.mkdir(parents=True, exist_ok=True)
             run.write_manifest({"run_id": run.run_id, **manifest, "status": "running", "created_at": store.now_iso()})
         else:

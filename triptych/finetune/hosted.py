@@ -14,6 +14,7 @@ from typing import Any
 
 from openai import OpenAI
 
+from triptych import runstore
 from triptych.finetune import registry
 from triptych.finetune.dataset import validate_training_file
 from triptych.finetune.runs import TRAINING_FILE, training_set_for
@@ -50,7 +51,7 @@ def run_openai_job(
 ) -> dict[str, Any]:
     """Upload the domain's training set, start a supervised job, wait for it; returns the run's run.json."""
     say = on_status or (lambda _msg: None)
-    run_id = registry.new_run_id(domain)
+    run_id = runstore.new_run_id(domain, settings.runs_dir)
     ts = training_set_for(settings, domain)
     path = ts.write(settings.runs_dir / run_id / TRAINING_FILE)
     validate_training_file(path)

@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from triptych import runstore
 from triptych.finetune import registry
 from triptych.finetune.base_model import cached_base_dir, file_sha256, load_base, pick_device
 from triptych.finetune.dataset import (
@@ -119,7 +120,7 @@ def run_local(
 
     say = on_status or (lambda _msg: None)
     started = time.perf_counter()
-    run_id = run_id or registry.new_run_id(domain)
+    run_id = run_id or runstore.new_run_id(domain, settings.runs_dir)
     run_dir = settings.runs_dir / run_id
     ts = training_set_for(settings, domain, records, reuse=run_dir / TRAINING_FILE, on_status=say)
     train_path = ts.write(run_dir / TRAINING_FILE)

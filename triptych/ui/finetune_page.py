@@ -28,17 +28,6 @@ else:
     st.info("No domains yet: add documents on the Documents page.")
 
 
-def training_source(info: dict) -> str:
-    """How many examples a run trained on, and where they came from."""
-    ts = info.get("training_set") or {}
-    gen = ts.get("generator") or {"kind": "gold-qa"}
-    kind = gen.get("kind")
-    label = {"gold-qa": "gold QA", "extractive": "from documents (extractive)"}.get(kind, kind)
-    if kind == "llm":
-        label = f"written by {gen.get('model')}"
-    return f"{ts.get('examples', '?')} · {label}" if ts else ""
-
-
 st.subheader("Runs")
 runs = registry.list_runs(settings)
 if not runs:
@@ -52,10 +41,10 @@ else:
                 "kind": r.kind,
                 "status": r.status,
                 "active": "yes" if r.active else "",
-                "training set": training_source(r.info),
-                "steps": (r.info.get("training") or {}).get("steps", ""),
-                "test contains after (%)": ((r.info.get("accuracy_after") or {}).get("test") or {}).get("contains", ""),
-                "wall (s)": r.info.get("wall_s", ""),
+                "training set": r.training_source,
+                "steps": "" if r.steps is None else r.steps,
+                "test contains after (%)": "" if r.test_contains_after is None else r.test_contains_after,
+                "wall (s)": "" if r.wall_s is None else r.wall_s,
             }
             for r in reversed(runs)
         ],
