@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from triptych.settings import ConfigError, Settings, load_settings
+from triptych.settings import ConfigError, Settings, load_settings, load_tracing_env
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -14,7 +14,8 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def cli_settings() -> Settings:
-    """The settings, or exit 2 with the message naming the variable to fix."""
+    """The settings (and `.env`'s tracing variables), or exit 2 with the message naming the variable to fix."""
+    load_tracing_env()
     try:
         return load_settings()
     except ConfigError as exc:

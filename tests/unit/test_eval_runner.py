@@ -245,11 +245,14 @@ def test_the_judge_grades_each_answer(tmp_path: Path, qa_file: Path) -> None:
     from tests.unit.test_eval_judge import FakeJudgeServer
     from triptych.evaluate.judge import Judge
     from triptych.llm.capable import CapableEndpoint
+    from triptych.settings import EndpointConfig
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     server = FakeJudgeServer('{"verdict": "correct", "reason": "ok"}')
     judge = Judge(
-        settings, CapableEndpoint("http://judge/v1", "judge-model", None, "the judge"), http_client=server.client()
+        settings,
+        CapableEndpoint(EndpointConfig(model="compatible/judge-model", base_url="http://judge/v1"), "the judge"),
+        http_client=server.client(),
     )
     outcome = make_evaluation(tmp_path, chats(), judge=judge).run("hr", load_qa(qa_file, "test"), ["prompt"])
     assert len(server.requests) == 3

@@ -10,13 +10,14 @@ import streamlit as st
 
 from graphs.compare import Comparison
 from triptych.llm.server import LocalModels
-from triptych.settings import ConfigError, Settings, load_settings
+from triptych.settings import ConfigError, Settings, load_settings, load_tracing_env
 from triptych.ui.training_jobs import TrainingJobs
 
 
 @st.cache_resource(show_spinner=False)
 def app_settings() -> Settings:
-    """Settings loaded once per process."""
+    """Settings loaded once per process (with `.env`'s tracing variables put into the environment)."""
+    load_tracing_env()
     return load_settings()
 
 

@@ -22,8 +22,8 @@ for p in PIPELINE_ENDPOINTS:
         {
             "pipeline": p,
             "model": cfg.model,
-            "base URL": cfg.base_url or cfg.provider.base_url or "embedded llama.cpp",
-            "key variable": cfg.api_key_env or cfg.provider.key_env or "(none needed)",
+            "base URL": cfg.endpoint_url() or "embedded llama.cpp",
+            "key variable": cfg.key_env or "(none needed)",
         }
     )
 st.dataframe(rows, hide_index=True)
