@@ -45,6 +45,12 @@ class HistoryRecord:
     results: dict[str, PipelineResult]
     settings: dict[str, Any]
 
+    @classmethod
+    def unsaved(cls, question: str, domain: str | None, results: Mapping[str, PipelineResult]) -> HistoryRecord:
+        """A comparison that could not be written to the history: no id, no time, no settings."""
+        return cls(id="", created_at="", question=question, domain=domain, pipelines=list(results),
+                   results=dict(results), settings={})  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
         return {

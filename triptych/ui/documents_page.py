@@ -8,7 +8,7 @@ import streamlit as st
 
 from triptych.documents.validation import EXTENSIONS
 from triptych.index import IndexNotFoundError, IndexStoreError, check_domain, chroma_client, open_index
-from triptych.ingest import IngestProgress, ingest_uploads
+from triptych.ingest import IngestProgress, ingest_uploads, known_domains
 from triptych.ui import resources
 from triptych.ui.widgets import escape_markdown
 
@@ -22,7 +22,7 @@ st.caption(
 )
 
 NEW = "(new domain…)"
-domains = resources.known_domains(settings)
+domains = known_domains(settings)
 picked = st.selectbox("Domain", [*domains, NEW], key="docs_domain")
 domain: str | None = picked
 if picked == NEW:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from triptych.finetune import registry
+from triptych.ingest import known_domains
 from triptych.ui import resources
 from triptych.ui.widgets import escape_markdown
 
@@ -14,7 +15,7 @@ resources.sidebar_status(settings)
 st.title("Fine-tune")
 st.caption(f"Runs and adapters live in {settings.runs_dir} (TRIPTYCH_DATA_DIR/runs).")
 
-domains = resources.known_domains(settings)
+domains = known_domains(settings)
 st.subheader("Active model per domain")
 rows = []
 for d in domains:
@@ -52,12 +53,6 @@ else:
     )
 
 st.subheader("Train a LoRA adapter on the embedded model")
-try:
-    from triptych.finetune import runs as _runs  # noqa: F401 - the training API this section needs
-except ImportError:
-    st.info("Training from the app is not available in this build: run `triptych finetune --domain <domain>`.")
-    st.stop()
-
 if not domains:
     st.stop()
 domain = st.selectbox("Domain to fine-tune", domains, key="ft_domain")
