@@ -20,7 +20,7 @@ from graphs.context import PipelineContext, RetrieverLike
 from graphs.registry import DEFAULT_PIPELINES, PipelineSpec, get_spec
 from graphs.state import Source
 from triptych.bridge import run_relaying
-from triptych.finetune.registry import active_adapter, hosted_model
+from triptych.finetune import registry as finetuned_models
 from triptych.llm.factory import make_chat_model, resolve_endpoint
 from triptych.llm.server import LocalModels, ModelServerError
 from triptych.qa import domain_qa
@@ -130,7 +130,7 @@ class Comparison:
                 return PipelineContext(
                     chat=None, model="", unavailable="pick a domain: adapters are trained per domain"
                 )
-            adapter = active_adapter(s, domain)
+            adapter = finetuned_models.active_adapter(s, domain)
             if adapter is None:
                 return PipelineContext(
                     chat=None,
@@ -141,7 +141,12 @@ class Comparison:
         if spec.uses_retrieval and not domain:
             raise LookupError("pick a domain: retrieval needs a document collection")
         endpoint = resolve_endpoint(s, spec.endpoint, self.local, lora)
-        if spec.uses_adapter and cfg.provider.name == "openai" and domain and (ft := hosted_model(s, domain)):
+        if (
+            spec.uses_adapter
+            and cfg.provider.name == "openai"
+            and domain
+            and (ft := finetuned_models.hosted_model(s, domain))
+        ):
             endpoint = replace(endpoint, model=ft)  # the domain's hosted fine-tuned model (`ft:...`)
         return PipelineContext(
             chat=make_chat_model(endpoint, s),
