@@ -18,6 +18,7 @@ from triptych.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from triptych.evaluate.runner import EvalOutcome, Evaluation
+    from triptych.llm.server import LocalModels
     from triptych.qa import QARecord
 
 eval_app = typer.Typer(
@@ -92,10 +93,8 @@ def evaluate(
     if domain is None:
         typer.echo(ctx.get_help())
         raise _fail("give --domain NAME (and --qa FILE.jsonl unless it is a demo domain)")
-    from graphs.compare import Comparison
     from graphs.registry import DEFAULT_PIPELINES, PIPELINES
-    from triptych.evaluate.judge import Judge
-    from triptych.evaluate.runner import Evaluation, qa_file_label
+    from triptych.evaluate.runner import qa_file_label
     from triptych.index import check_domain
     from triptych.llm.server import LocalModels
 
@@ -109,16 +108,9 @@ def evaluate(
     if any(PIPELINES[p].uses_retrieval for p in chosen):
         check_index(settings, domain, qa)
     check_keys_for(settings, chosen)
-    try:
-        grader = Judge.from_settings(settings) if judge else None
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-    if concurrency is None:
-        local = any(settings.endpoint(PIPELINES[p].endpoint).is_local for p in chosen)
-        concurrency = 1 if local else 4
     models = LocalModels(settings)
-    evaluation = Evaluation(Comparison(settings, models), judge=grader, concurrency=concurrency)
     try:
+        evaluation = make_evaluation(settings, models, chosen, judge=judge, concurrency=concurrency)
         outcome = run_with_progress(
             evaluation, domain, records, chosen, qa_file=qa_file_label(qa_path), split=split, run_id=run_id,
             fresh=fresh, retry_errors=retry_errors,
@@ -129,6 +121,25 @@ def evaluate(
     typer.echo(f"stored in {outcome.run.path}; HTML: triptych eval report {outcome.run.run_id} --html report.html")
     if json_out is not None:
         json_out.write_text(json.dumps(outcome.summary, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def make_evaluation(
+    settings: Settings, models: LocalModels, pipelines: list[str], *, judge: bool, concurrency: int | None
+) -> Evaluation:
+    """The runner: with the judge if asked (and configured), questions at once 1 with the local model, else 4."""
+    from graphs.compare import Comparison
+    from graphs.registry import PIPELINES
+    from triptych.evaluate.judge import Judge
+    from triptych.evaluate.runner import Evaluation
+
+    try:
+        grader = Judge.from_settings(settings) if judge else None
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    if concurrency is None:
+        local = any(settings.endpoint(PIPELINES[p].endpoint).is_local for p in pipelines)
+        concurrency = 1 if local else 4
+    return Evaluation(Comparison(settings, models), judge=grader, concurrency=concurrency)
 
 
 def eval_records(
