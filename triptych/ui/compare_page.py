@@ -16,9 +16,7 @@ from triptych.qa import domain_qa
 from triptych.ui import resources
 from triptych.ui.widgets import column_header, escape_markdown, render_details, render_final, render_results
 
-settings = resources.settings_or_stop()
-resources.sidebar_status(settings)
-st.title("Triptych")
+settings = resources.page_start("Triptych")
 st.caption("One question, three ways to answer it: prompt engineering, retrieval (RAG) and fine-tuning.")
 resources.demo_indexes_ready(settings)
 

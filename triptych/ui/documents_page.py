@@ -12,10 +12,7 @@ from triptych.ingest import IngestProgress, ingest_uploads, known_domains
 from triptych.ui import resources
 from triptych.ui.widgets import escape_markdown
 
-settings = resources.settings_or_stop()
-resources.sidebar_status(settings)
-
-st.title("Documents")
+settings = resources.page_start("Documents")
 st.caption(
     f"Accepted: {', '.join(EXTENSIONS)} · up to {settings.max_upload_mb:g} MB per file "
     f"(TRIPTYCH_MAX_UPLOAD_MB) · PDFs up to {settings.max_pdf_pages} pages · embeddings: {settings.embedding_model}"

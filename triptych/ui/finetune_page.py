@@ -9,10 +9,7 @@ from triptych.ingest import known_domains
 from triptych.ui import resources
 from triptych.ui.widgets import escape_markdown
 
-settings = resources.settings_or_stop()
-resources.sidebar_status(settings)
-
-st.title("Fine-tune")
+settings = resources.page_start("Fine-tune")
 st.caption(f"Runs and adapters live in {settings.runs_dir} (TRIPTYCH_DATA_DIR/runs).")
 
 domains = known_domains(settings)

@@ -108,6 +108,14 @@ def settings_or_stop() -> Settings:
         raise  # unreachable: st.stop() raises
 
 
+def page_start(title: str) -> Settings:
+    """What every page does first: the settings (or stop with the fix), the sidebar status, the title."""
+    settings = settings_or_stop()
+    sidebar_status(settings)
+    st.title(title)
+    return settings
+
+
 def sidebar_status(settings: Settings) -> None:
     """Say in the sidebar which endpoints are in use (never keys)."""
     endpoints = dict.fromkeys(spec.endpoint for spec in PIPELINES.values())  # in the registry's order

@@ -9,10 +9,7 @@ import streamlit as st
 from triptych.evaluate.store import list_runs
 from triptych.ui import resources
 
-settings = resources.settings_or_stop()
-resources.sidebar_status(settings)
-
-st.title("Scores")
+settings = resources.page_start("Scores")
 runs = list_runs(settings)
 if not runs:
     st.info("No evaluation runs yet: run `triptych eval --domain <domain>` and reload this page.")

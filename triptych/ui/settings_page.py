@@ -7,12 +7,8 @@ import streamlit as st
 from triptych.doctor import run_checks
 from triptych.settings import PIPELINE_ENDPOINTS
 from triptych.ui import resources
-from triptych.ui.resources import settings_or_stop, sidebar_status
 
-settings = settings_or_stop()
-sidebar_status(settings)
-
-st.title("Settings")
+settings = resources.page_start("Settings")
 st.subheader("Endpoints in use")
 st.caption("Keys are never shown: only the name of the variable each endpoint reads its key from.")
 rows = []
