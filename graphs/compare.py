@@ -9,8 +9,6 @@ becomes that pipeline's result; the others finish.
 from __future__ import annotations
 
 import asyncio
-import queue
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -21,7 +19,8 @@ import openai
 from graphs.context import PipelineContext, RetrieverLike
 from graphs.registry import DEFAULT_PIPELINES, PipelineSpec, get_spec
 from graphs.state import Source
-from triptych.finetune.registry import active_adapter, hosted_model
+from triptych.bridge import run_relaying
+from triptych.finetune import registry as finetuned_models
 from triptych.llm.factory import make_chat_model, resolve_endpoint
 from triptych.llm.server import LocalModels, ModelServerError
 from triptych.qa import domain_qa
@@ -132,7 +131,7 @@ class Comparison:
                 return PipelineContext(
                     chat=None, model="", unavailable="pick a domain: adapters are trained per domain"
                 )
-            adapter = active_adapter(s, domain)
+            adapter = finetuned_models.active_adapter(s, domain)
             if adapter is None:
                 return PipelineContext(
                     chat=None,
@@ -143,7 +142,12 @@ class Comparison:
         if spec.uses_retrieval and not domain:
             raise LookupError("pick a domain: retrieval needs a document collection")
         endpoint = resolve_endpoint(s, spec.endpoint, self.local, lora)
-        if spec.uses_adapter and cfg.provider.name == "openai" and domain and (ft := hosted_model(s, domain)):
+        if (
+            spec.uses_adapter
+            and cfg.provider.name == "openai"
+            and domain
+            and (ft := finetuned_models.hosted_model(s, domain))
+        ):
             endpoint = replace(endpoint, model=ft)  # the domain's hosted fine-tuned model (`ft:...`)
         return PipelineContext(
             chat=make_chat_model(endpoint, s),
@@ -168,7 +172,7 @@ class Comparison:
         gate = asyncio.Semaphore(self.settings.local_concurrency)
         tasks = [asyncio.create_task(self._run_one(spec, question, domain, gate, queue)) for spec in specs]
         try:
-            for _ in range(2**31):
+            while True:
                 event = await queue.get()
                 yield event
                 if event.kind == "done" and all(t.done() for t in tasks) and queue.empty():
@@ -227,40 +231,8 @@ class Comparison:
         self, question: str, domain: str | None = None, pipelines: Sequence[str] | None = None,
         on_event: Callable[[Event], None] | None = None,
     ) -> dict[str, PipelineResult]:  # fmt: skip
-        """`arun` for synchronous callers (CLI, Streamlit); `on_event` is called in the caller's thread.
-
-        Runs on one long-lived event loop per process: the async HTTP clients that langchain-openai
-        caches per endpoint are bound to the loop they first ran on, so a fresh `asyncio.run` per
-        question (or a loop per runner) breaks them with "Event loop is closed".
-        """
-        events: queue.SimpleQueue[Event] = queue.SimpleQueue()
-        future = asyncio.run_coroutine_threadsafe(
-            self.arun(question, domain, pipelines, on_event=events.put), background_loop()
-        )
-        while True:
-            try:
-                event = events.get(timeout=0.02)
-            except queue.Empty:
-                if future.done():
-                    break
-                continue
-            if on_event is not None:
-                on_event(event)
-        return future.result()
-
-
-_LOOP: asyncio.AbstractEventLoop | None = None
-_LOOP_LOCK = threading.Lock()
-
-
-def background_loop() -> asyncio.AbstractEventLoop:
-    """The process-wide event loop that comparisons run on (started on first use, a daemon thread)."""
-    global _LOOP
-    with _LOOP_LOCK:
-        if _LOOP is None:
-            _LOOP = asyncio.new_event_loop()
-            threading.Thread(target=_LOOP.run_forever, name="triptych-compare", daemon=True).start()
-        return _LOOP
+        """`arun` for synchronous callers (CLI, Streamlit); `on_event` is called in the caller's thread."""
+        return run_relaying(lambda report: self.arun(question, domain, pipelines, on_event=report), on_event)
 
 
 FIELDS = ("answer", "model", "sources", "messages", "queued_s", "ttft_s", "total_s", "prompt_tokens",

@@ -7,12 +7,17 @@ import os
 import signal
 import sys
 import threading
-from typing import Annotated
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from triptych.cli_common import check_keys_for, chosen_pipelines
 from triptych.cli_common import cli_settings as _settings
 from triptych.cli_common import fail as _fail
+
+if TYPE_CHECKING:
+    from graphs.compare import Event, PipelineResult
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -108,38 +113,20 @@ def ask(
     progress: Annotated[bool, typer.Option(help="Report each pipeline's progress on stderr")] = True,
 ) -> None:
     """Send one question to the pipelines at once; print each answer with sources, timings, tokens, cost."""
-    from graphs.compare import Comparison, Event
-    from graphs.registry import DEFAULT_PIPELINES, PIPELINES
+    from graphs.compare import Comparison
+    from graphs.registry import DEFAULT_PIPELINES
     from triptych.llm.server import LocalModels
-    from triptych.settings import ConfigError
 
     if not question.strip():
         raise _fail("the question is empty")
-    chosen = (
-        [p.strip() for p in pipelines.split(",") if p.strip()]
-        if pipelines
-        else (DEFAULT_PIPELINES if domain else ["prompt"])
-    )
-    unknown = [p for p in chosen if p not in PIPELINES]
-    if unknown:
-        raise _fail(f"unknown pipeline(s) {', '.join(unknown)}; expected some of {', '.join(PIPELINES)}")
+    chosen = chosen_pipelines(pipelines, DEFAULT_PIPELINES if domain else ["prompt"])
     settings = _settings()
-    try:
-        settings.check_keys(tuple(dict.fromkeys(PIPELINES[p].endpoint for p in chosen)))
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+    check_keys_for(settings, chosen)
     models = LocalModels(settings)
-
-    def report(event: Event) -> None:
-        if event.kind in ("queued", "started"):
-            typer.echo(f"[{event.pipeline}] {event.kind}", err=True)
-        elif event.kind == "done" and event.result is not None:
-            r = event.result
-            status = f"error: {r.error}" if r.error else f"done in {r.total_s:.2f} s"
-            typer.echo(f"[{event.pipeline}] {status}", err=True)
-
     try:
-        results = Comparison(settings, models).run(question, domain, chosen, on_event=report if progress else None)
+        results = Comparison(settings, models).run(
+            question, domain, chosen, on_event=report_event if progress else None
+        )
     finally:
         models.close()
     if as_json is None:
@@ -152,21 +139,36 @@ def ask(
         }
         typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
-        for r in results.values():
-            typer.secho(f"\n== {r.label} ({r.model or 'n/a'})", bold=True)
-            if r.error:
-                typer.secho(f"error: {r.error}", fg=typer.colors.RED)
-                continue
-            typer.echo(r.answer or f"({r.notice})")
-            for src in r.sources:
-                typer.echo(f"  [{src.n}] {src.source} (score {src.score:.2f})")
-            ttft = f"{r.ttft_s:.2f} s" if r.ttft_s is not None else "-"
-            typer.echo(
-                f"  ttft {ttft} · total {r.total_s or 0:.2f} s · tokens {r.prompt_tokens or 0}/"
-                f"{r.completion_tokens or 0} · ${r.cost_usd:.4f}"
-            )
+        print_answers(results.values())
     if any(r.error for r in results.values()):
         raise typer.Exit(1)
+
+
+def report_event(event: Event) -> None:
+    """One line on stderr when a pipeline is queued, starts, or is done."""
+    if event.kind in ("queued", "started"):
+        typer.echo(f"[{event.pipeline}] {event.kind}", err=True)
+    elif event.kind == "done" and event.result is not None:
+        r = event.result
+        status = f"error: {r.error}" if r.error else f"done in {r.total_s:.2f} s"
+        typer.echo(f"[{event.pipeline}] {status}", err=True)
+
+
+def print_answers(results: Iterable[PipelineResult]) -> None:
+    """Each answer as text: the label and model, the answer or error, sources, timings, tokens, cost."""
+    for r in results:
+        typer.secho(f"\n== {r.label} ({r.model or 'n/a'})", bold=True)
+        if r.error:
+            typer.secho(f"error: {r.error}", fg=typer.colors.RED)
+            continue
+        typer.echo(r.answer or f"({r.notice})")
+        for src in r.sources:
+            typer.echo(f"  [{src.n}] {src.source} (score {src.score:.2f})")
+        ttft = f"{r.ttft_s:.2f} s" if r.ttft_s is not None else "-"
+        typer.echo(
+            f"  ttft {ttft} · total {r.total_s or 0:.2f} s · tokens {r.prompt_tokens or 0}/"
+            f"{r.completion_tokens or 0} · ${r.cost_usd:.4f}"
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

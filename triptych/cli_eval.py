@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from triptych.cli_common import check_keys_for, chosen_pipelines
 from triptych.cli_common import cli_settings as _settings
 from triptych.cli_common import fail as _fail
 from triptych.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
+    from triptych.evaluate.runner import EvalOutcome, Evaluation
+    from triptych.llm.server import LocalModels
     from triptych.qa import QARecord
 
 eval_app = typer.Typer(
@@ -90,46 +93,79 @@ def evaluate(
     if domain is None:
         typer.echo(ctx.get_help())
         raise _fail("give --domain NAME (and --qa FILE.jsonl unless it is a demo domain)")
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from graphs.compare import Comparison
     from graphs.registry import DEFAULT_PIPELINES, PIPELINES
-    from triptych.evaluate.judge import Judge
-    from triptych.evaluate.runner import Evaluation, qa_file_label
+    from triptych.evaluate.runner import qa_file_label
     from triptych.index import check_domain
     from triptych.llm.server import LocalModels
-    from triptych.qa import QAFormatError, load_qa
 
     settings = _settings()
     try:
         check_domain(domain)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    chosen = [p.strip() for p in pipelines.split(",") if p.strip()] if pipelines else list(DEFAULT_PIPELINES)
-    unknown = [p for p in chosen if p not in PIPELINES]
-    if unknown:
-        raise _fail(f"unknown pipeline(s) {', '.join(unknown)}; expected some of {', '.join(PIPELINES)}")
+    chosen = chosen_pipelines(pipelines, DEFAULT_PIPELINES)
+    qa_path, split, records = eval_records(settings, domain, qa, split, limit)
+    if any(PIPELINES[p].uses_retrieval for p in chosen):
+        check_index(settings, domain, qa)
+    check_keys_for(settings, chosen)
+    models = LocalModels(settings)
+    try:
+        evaluation = make_evaluation(settings, models, chosen, judge=judge, concurrency=concurrency)
+        outcome = run_with_progress(
+            evaluation, domain, records, chosen, qa_file=qa_file_label(qa_path), split=split, run_id=run_id,
+            fresh=fresh, retry_errors=retry_errors,
+        )  # fmt: skip
+    finally:
+        models.close()
+    print_summary(outcome.summary)
+    typer.echo(f"stored in {outcome.run.path}; HTML: triptych eval report {outcome.run.run_id} --html report.html")
+    if json_out is not None:
+        json_out.write_text(json.dumps(outcome.summary, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def make_evaluation(
+    settings: Settings, models: LocalModels, pipelines: list[str], *, judge: bool, concurrency: int | None
+) -> Evaluation:
+    """The runner: with the judge if asked (and configured), questions at once 1 with the local model, else 4."""
+    from graphs.compare import Comparison
+    from graphs.registry import PIPELINES
+    from triptych.evaluate.judge import Judge
+    from triptych.evaluate.runner import Evaluation
+
+    try:
+        grader = Judge.from_settings(settings) if judge else None
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    if concurrency is None:
+        local = any(settings.endpoint(PIPELINES[p].endpoint).is_local for p in pipelines)
+        concurrency = 1 if local else 4
+    return Evaluation(Comparison(settings, models), judge=grader, concurrency=concurrency)
+
+
+def eval_records(
+    settings: Settings, domain: str, qa: Path | None, split: str | None, limit: int | None
+) -> tuple[Path, str | None, list[QARecord]]:
+    """The QA file, split and (at most `limit`) questions to ask; exit 2 when there are none."""
+    from triptych.qa import QAFormatError, load_qa
+
     qa_path, split = questions_for(settings, domain, qa, split)
     try:
-        records: list[QARecord] = load_qa(qa_path, split)
+        records = load_qa(qa_path, split)
     except QAFormatError as exc:
         raise _fail(str(exc)) from None
     records = records[:limit] if limit else records
     if not records:
         raise _fail(f"no questions in {qa_path}" + (f" for split {split!r}" if split else ""))
-    if any(PIPELINES[p].uses_retrieval for p in chosen):
-        check_index(settings, domain, qa)
-    try:
-        settings.check_keys(tuple(dict.fromkeys(PIPELINES[p].endpoint for p in chosen)))
-        grader = Judge.from_settings(settings) if judge else None
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-    if concurrency is None:
-        local = any(settings.endpoint(PIPELINES[p].endpoint).is_local for p in chosen)
-        concurrency = 1 if local else 4
-    models = LocalModels(settings)
-    evaluation = Evaluation(Comparison(settings, models), judge=grader, concurrency=concurrency)
+    return qa_path, split, records
+
+
+def run_with_progress(
+    evaluation: Evaluation, domain: str, records: list[QARecord], pipelines: list[str], **run_kwargs: Any
+) -> EvalOutcome:
+    """`evaluation.run` with a progress bar on stderr; Ctrl-C exits 130 saying how to continue."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     started: dict[str, Any] = {}
     try:
@@ -146,10 +182,7 @@ def evaluate(
                 states = ", ".join(f"{p} {s}" for p, s in event.results.items())
                 bar.update(task, completed=event.done, description=f"{domain}: {event.question_id} ({states})")
 
-            outcome = evaluation.run(
-                domain, records, chosen, qa_file=qa_file_label(qa_path), split=split, run_id=run_id, fresh=fresh,
-                retry_errors=retry_errors, on_progress=on_progress, on_start=on_start,
-            )  # fmt: skip
+            return evaluation.run(domain, records, pipelines, on_progress=on_progress, on_start=on_start, **run_kwargs)
     except KeyboardInterrupt:
         run = started.get("run")
         where = f" run {run.run_id}" if run else ""
@@ -157,12 +190,6 @@ def evaluate(
         raise typer.Exit(130) from None
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    finally:
-        models.close()
-    print_summary(outcome.summary)
-    typer.echo(f"stored in {outcome.run.path}; HTML: triptych eval report {outcome.run.run_id} --html report.html")
-    if json_out is not None:
-        json_out.write_text(json.dumps(outcome.summary, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 SUMMARY_ROWS = (

@@ -15,7 +15,7 @@ from triptych.settings import PIPELINE_ENDPOINTS, ConfigError, Settings
 Status = Literal["ok", "warn", "fail"]
 
 VERSIONED = (
-    "triptych", "langchain", "langgraph", "langchain-openai", "chromadb", "sentence-transformers",
+    "triptych", "langchain-core", "langgraph", "langchain-openai", "chromadb", "sentence-transformers",
     "streamlit", "openai", "llama-cpp-python", "torch",
 )  # fmt: skip
 
@@ -56,7 +56,7 @@ def check_endpoint(settings: Settings, pipeline: str) -> Check:
         key = settings.api_key(pipeline)
     except ConfigError as exc:
         return Check(name, "fail", f"{cfg.model}: key missing", str(exc))
-    base_url = (cfg.base_url or cfg.provider.base_url or "").rstrip("/")
+    base_url = cfg.endpoint_url()
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
         resp = httpx.get(f"{base_url}/models", headers=headers, timeout=5.0)
@@ -72,7 +72,7 @@ def check_endpoint(settings: Settings, pipeline: str) -> Check:
             name,
             "fail",
             f"{cfg.model} @ {base_url}: key refused ({resp.status_code})",
-            f"check the key in {cfg.api_key_env or cfg.provider.key_env}",
+            f"check the key in {cfg.key_env}",
         )
     if resp.status_code >= 400:
         return Check(name, "warn", f"{cfg.model} @ {base_url}: /models answered {resp.status_code}")

@@ -1,10 +1,10 @@
 """Every comparison, kept under TRIPTYCH_DATA_DIR/history/ as one JSON file, and exported on demand.
 
 A record holds the question, domain, each pipeline's full result (answer, sources, messages,
-timings, tokens, cost, error) and a snapshot of the settings. Settings hold endpoint URLs and the
-*names* of key variables, never keys; the snapshot still drops any field whose name mentions a key
-or secret, in case one is added later. Exports: JSON, CSV (one row per pipeline) and a
-self-contained HTML report in which every piece of text is escaped.
+timings, tokens, cost, error) and a snapshot of the settings (triptych.runstore: endpoint URLs and
+the *names* of key variables, never keys; a field that looks like a secret is masked). Exports:
+JSON, CSV (one row per pipeline) and a self-contained HTML report in which every piece of text is
+escaped.
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ import csv
 import html
 import io
 import json
-import os
-import re
-import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,34 +22,15 @@ from typing import Any
 
 from graphs.compare import PipelineResult
 from graphs.state import Source
+from triptych import runstore
 from triptych.settings import Settings
 
 HISTORY_DIR = "history"
-_SECRET_WORDS = ("secret", "password", "token_value", "api_key")
-_ID = re.compile(r"^[0-9TZ]{16}-[0-9a-f]{8}$")
 
 
 def history_dir(settings: Settings) -> Path:
     """Where the comparison records are kept."""
     return settings.data_dir / HISTORY_DIR
-
-
-def _without_secrets(value: Any) -> Any:
-    """Drop mapping entries whose name looks like a secret (`api_key_env`, a variable *name*, stays)."""
-    if isinstance(value, Mapping):
-        return {
-            k: _without_secrets(v)
-            for k, v in value.items()
-            if not (any(w in str(k).lower() for w in _SECRET_WORDS) and not str(k).lower().endswith("_env"))
-        }
-    if isinstance(value, list):
-        return [_without_secrets(v) for v in value]
-    return value
-
-
-def settings_snapshot(settings: Settings) -> dict[str, Any]:
-    """The settings that shaped a comparison, as JSON-able values, without keys."""
-    return _without_secrets(settings.model_dump(mode="json"))
 
 
 @dataclass
@@ -66,6 +44,12 @@ class HistoryRecord:
     pipelines: list[str]
     results: dict[str, PipelineResult]
     settings: dict[str, Any]
+
+    @classmethod
+    def unsaved(cls, question: str, domain: str | None, results: Mapping[str, PipelineResult]) -> HistoryRecord:
+        """A comparison that could not be written to the history: no id, no time, no settings."""
+        return cls(id="", created_at="", question=question, domain=domain, pipelines=list(results),
+                   results=dict(results), settings={})  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -107,21 +91,21 @@ def save_comparison(
     """Write one comparison to data_dir/history/<id>.json (atomically) and return its record."""
     now = datetime.now(UTC)
     record = HistoryRecord(
-        id=f"{now:%Y%m%dT%H%M%S}Z-{uuid.uuid4().hex[:8]}",
+        id=runstore.new_run_id(uuid.uuid4().hex[:8], now=now),
         created_at=now.isoformat(timespec="seconds"),
         question=question,
         domain=domain,
         pipelines=list(results),
         results=dict(results),
-        settings=settings_snapshot(settings),
+        settings=runstore.settings_snapshot(settings),
     )
-    folder = history_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(record.to_dict(), fh, indent=2, ensure_ascii=False)
-    os.replace(tmp, folder / f"{record.id}.json")
+    runstore.write_json(history_dir(settings) / f"{record.id}.json", record.to_dict())
     return record
+
+
+def _newest_first(path: Path) -> tuple[datetime, str]:
+    parsed = runstore.parse_run_id(path.stem)
+    return (parsed.created if parsed else datetime.min.replace(tzinfo=UTC), path.stem)
 
 
 def list_history(settings: Settings, limit: int | None = None) -> list[HistoryRecord]:
@@ -130,20 +114,19 @@ def list_history(settings: Settings, limit: int | None = None) -> list[HistoryRe
     if not folder.is_dir():
         return []
     records = []
-    for path in sorted(folder.glob("*.json"), reverse=True)[:limit]:
+    for path in sorted(folder.glob("*.json"), key=_newest_first, reverse=True)[:limit]:
         try:
-            records.append(HistoryRecord.from_dict(json.loads(path.read_text(encoding="utf-8"))))
+            records.append(HistoryRecord.from_dict(runstore.read_json(path)))
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return records
 
 
 def load_comparison(settings: Settings, record_id: str) -> HistoryRecord:
-    """One saved comparison by id (FileNotFoundError if there is none)."""
-    if not _ID.match(record_id):
+    """One saved comparison by id, in the current or an earlier id format (FileNotFoundError if there is none)."""
+    if runstore.parse_run_id(record_id) is None:
         raise FileNotFoundError(f"no comparison {record_id!r}")
-    path = history_dir(settings) / f"{record_id}.json"
-    return HistoryRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    return HistoryRecord.from_dict(runstore.read_json(history_dir(settings) / f"{record_id}.json"))
 
 
 # --- exports ----------------------------------------------------------------------------------------

@@ -318,6 +318,19 @@ def demo_domains(corpora_dir: Path) -> dict[str, Path]:
     return found
 
 
+def known_domains(settings: Settings, client: ClientAPI | None = None) -> list[str]:
+    """Demo domains and every domain with an index for the configured embedding model, sorted."""
+    from triptych.index import chroma_client, list_indexes, model_key
+
+    names = set(demo_domains(settings.corpora_dir))
+    try:
+        indexes = list_indexes(client or chroma_client(settings))
+    except Exception:  # noqa: BLE001 - an unreachable Chroma server shows up where it is used
+        return sorted(names)
+    wanted = model_key(settings.embedding_model)
+    return sorted(names | {i.domain for i in indexes if model_key(i.embedding_model) == wanted})
+
+
 def ensure_demo_indexes(
     settings: Settings,
     progress_callback: ProgressCallback | None = None,

@@ -86,6 +86,53 @@ class EndpointConfig(BaseModel):
         """Served by the embedded llama.cpp server."""
         return self.provider.name == "local" and not self.base_url
 
+    @property
+    def key_env(self) -> str | None:
+        """The variable holding this endpoint's API key (its own, else the provider's); None: no key needed."""
+        return self.api_key_env or self.provider.key_env
+
+    def endpoint_url(self) -> str:
+        """Where requests go: the base URL, else the provider's ('' for the embedded server, known once it runs)."""
+        return (self.base_url or self.provider.base_url or "").rstrip("/")
+
+    def api_key(self, user: str, hint: str = "") -> str | None:
+        """The API key's value, from the process environment, else `.env`; None when no key is needed.
+
+        Raises ConfigError naming the variable when a key is needed but not set; `user` ("the judge
+        (gpt-4o-mini)") starts the message and `hint` ends it.
+        """
+        key_env = self.key_env
+        if key_env is None:
+            return None
+        value = os.environ.get(key_env) or _dotenv().get(key_env)
+        if not value:
+            raise ConfigError(f"{user} needs an API key: set {key_env} (in the environment or .env){hint}")
+        return value
+
+    def check(self, var: str, sep: str = "__") -> None:
+        """Raise ValueError naming the variable (`<var><sep>MODEL`, `<var><sep>BASE_URL`...) when a field is wrong."""
+        prefix = self.model.split("/", 1)[0]
+        if prefix not in PROVIDERS:
+            raise ValueError(
+                f"{var}{sep}MODEL={self.model!r}: unsupported provider {prefix!r}; expected one of "
+                f"{', '.join(PROVIDERS)} (as provider/model, e.g. openai/gpt-4o-mini)"
+            )
+        provider = PROVIDERS[prefix]
+        if provider.needs_base_url and not self.base_url:
+            raise ValueError(f"{var}{sep}MODEL={self.model!r} needs a base URL: set {var}{sep}BASE_URL")
+        if provider.name != "local" and not self.model_name:
+            raise ValueError(f"{var}{sep}MODEL={self.model!r} names no model: use {prefix}/<model>")
+        if self.base_url:
+            parsed = urlparse(self.base_url)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise ValueError(f"{var}{sep}BASE_URL={self.base_url!r} is not an http(s) URL")
+        url = self.endpoint_url()
+        if self.key_env == OPENAI_KEY_ENV and url and not is_openai_url(url):
+            raise ValueError(
+                f"{var}{sep}API_KEY_ENV is {OPENAI_KEY_ENV} but the endpoint is {url}: the OpenAI key is "
+                f"only ever sent to api.openai.com; set {var}{sep}API_KEY_ENV to another variable"
+            )
+
 
 class Settings(BaseSettings):
     """All of Triptych's deployment configuration."""
@@ -192,29 +239,7 @@ class Settings(BaseSettings):
     @field_validator("prompt", "rag", "finetuned")
     @classmethod
     def _check_endpoint(cls, endpoint: EndpointConfig, info) -> EndpointConfig:  # type: ignore[no-untyped-def]
-        var = f"{ENV_PREFIX}{info.field_name.upper()}"
-        prefix = endpoint.model.split("/", 1)[0]
-        if prefix not in PROVIDERS:
-            raise ValueError(
-                f"{var}__MODEL={endpoint.model!r}: unsupported provider {prefix!r}; expected one of "
-                f"{', '.join(PROVIDERS)} (as provider/model, e.g. openai/gpt-4o-mini)"
-            )
-        provider = PROVIDERS[prefix]
-        if provider.needs_base_url and not endpoint.base_url:
-            raise ValueError(f"{var}__MODEL={endpoint.model!r} needs a base URL: set {var}__BASE_URL")
-        if provider.name in ("openai", "vllm", "compatible", "ollama") and not endpoint.model_name:
-            raise ValueError(f"{var}__MODEL={endpoint.model!r} names no model: use {prefix}/<model>")
-        if endpoint.base_url:
-            parsed = urlparse(endpoint.base_url)
-            if parsed.scheme not in ("http", "https") or not parsed.hostname:
-                raise ValueError(f"{var}__BASE_URL={endpoint.base_url!r} is not an http(s) URL")
-        url = endpoint.base_url or provider.base_url
-        key_env = endpoint.api_key_env or provider.key_env
-        if key_env == OPENAI_KEY_ENV and url and not is_openai_url(url):
-            raise ValueError(
-                f"{var}__API_KEY_ENV is {OPENAI_KEY_ENV} but the endpoint is {url}: the OpenAI key is "
-                f"only ever sent to api.openai.com; set {var}__API_KEY_ENV to another variable"
-            )
+        endpoint.check(f"{ENV_PREFIX}{info.field_name.upper()}")
         return endpoint
 
     @model_validator(mode="after")
@@ -244,17 +269,10 @@ class Settings(BaseSettings):
         variable when a key is needed but not set.
         """
         endpoint = self.endpoint(pipeline)
-        key_env = endpoint.api_key_env or endpoint.provider.key_env
-        if key_env is None:
-            return None
-        value = os.environ.get(key_env) or _dotenv().get(key_env)
-        if not value:
-            raise ConfigError(
-                f"the {pipeline} pipeline uses {endpoint.model} and needs an API key: set {key_env} "
-                f"(in the environment or .env), or set {ENV_PREFIX}{pipeline.upper()}__MODEL=local "
-                "to use the embedded model"
-            )
-        return value
+        return endpoint.api_key(
+            f"the {pipeline} pipeline ({endpoint.model})",
+            f", or set {ENV_PREFIX}{pipeline.upper()}__MODEL=local to use the embedded model",
+        )
 
     def check_keys(self, pipelines: tuple[str, ...] = PIPELINE_ENDPOINTS) -> None:
         """Raise ConfigError naming the variable of the first endpoint whose API key is missing."""
@@ -278,6 +296,25 @@ class Settings(BaseSettings):
 def _dotenv() -> dict[str, str | None]:
     path = Path(".env")
     return dotenv_values(path) if path.is_file() else {}
+
+
+# Variables read by LangChain/LangSmith themselves (tracing), not by these settings.
+TRACING_PREFIXES = ("LANGSMITH_", "LANGCHAIN_")
+
+
+def load_tracing_env() -> list[str]:
+    """Copy `.env`'s tracing variables (LANGSMITH_*, LANGCHAIN_*) into the process environment.
+
+    pydantic reads `.env` only for these settings, so without this a LANGSMITH_TRACING=true there
+    does nothing. As `load_dotenv(override=False)`: a variable already set wins. Other `.env`
+    entries stay out of the environment (keys are read where they are used). Returns the names set.
+    """
+    loaded = []
+    for name, value in _dotenv().items():
+        if name.startswith(TRACING_PREFIXES) and value is not None and name not in os.environ:
+            os.environ[name] = value
+            loaded.append(name)
+    return loaded
 
 
 def load_settings(**overrides: object) -> Settings:

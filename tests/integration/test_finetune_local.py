@@ -13,8 +13,9 @@ from pathlib import Path
 import openai
 import pytest
 
+from triptych.evaluate.metrics import normalize_answer, token_f1
 from triptych.finetune import registry
-from triptych.finetune.evaluate import generate_answers, normalise, token_f1
+from triptych.finetune.evaluate import generate_answers
 from triptych.finetune.train import TrainConfig
 from triptych.llm.server import LocalModels
 from triptych.qa import QARecord
@@ -89,9 +90,9 @@ def test_served_adapter_answers_the_trained_facts_like_the_peft_model(trained, l
     base = [ask(base_server, base_server.spec.alias, q) for q, _ in FACTS]
     golds = [a for _, a in FACTS]
     assert tuned != base
-    hits = [normalise(g) in normalise(t) for t, g in zip(tuned, golds, strict=True)]
+    hits = [normalize_answer(g) in normalize_answer(t) for t, g in zip(tuned, golds, strict=True)]
     assert sum(hits) >= 2, (tuned, base)
-    assert not any(normalise(g) in normalise(b) for b, g in zip(base, golds, strict=True))
+    assert not any(normalize_answer(g) in normalize_answer(b) for b, g in zip(base, golds, strict=True))
     assert sum(token_f1(t, [g]) for t, g in zip(tuned, golds, strict=True)) > sum(
         token_f1(b, [g]) for b, g in zip(base, golds, strict=True)
     )
@@ -99,5 +100,5 @@ def test_served_adapter_answers_the_trained_facts_like_the_peft_model(trained, l
     model, tokenizer = load_base(cached_base_dir(Path(info["base_model"]["path"]), REPO / "data"))
     peft_model = PeftModel.from_pretrained(model, str(settings.runs_dir / info["run_id"] / "adapter"))
     reference = generate_answers(peft_model, tokenizer, SYSTEM, [q for q, _ in FACTS], max_new_tokens=16)
-    same = [normalise(a) == normalise(b) for a, b in zip(tuned, reference, strict=True)]
+    same = [normalize_answer(a) == normalize_answer(b) for a, b in zip(tuned, reference, strict=True)]
     assert sum(same) >= 2, (tuned, reference)

@@ -154,6 +154,21 @@ def test_a_resumed_run_does_not_ask_finished_questions_again(tmp_path: Path, qa_
     assert not third.resumed and third.run.run_id != first.run.run_id and third.asked == 3
 
 
+def test_a_run_named_in_the_earlier_id_format_is_still_resumed_and_listed(tmp_path: Path, qa_file: Path) -> None:
+    records = load_qa(qa_file, "test")
+    first = make_evaluation(tmp_path, chats()).run("hr", records[:2], ["prompt"])
+    assert first.run.run_id.endswith("-hr") and first.run.run_id[:8].isdigit()  # <time>-<domain>
+    old = first.run.path.with_name("hr-20200101-000000")  # <domain>-<time>, as runs were named before
+    first.run.path.rename(old)
+    manifest = json.loads((old / MANIFEST).read_text())
+    (old / MANIFEST).write_text(json.dumps(manifest | {"run_id": old.name, "status": "running"}))
+
+    evaluation = make_evaluation(tmp_path, chats())
+    again = evaluation.run("hr", records[:2], ["prompt"])
+    assert again.resumed and again.run.run_id == old.name and again.asked == 0
+    assert [r.run_id for r in list_runs(evaluation.settings)] == [old.name]
+
+
 def test_an_interrupted_run_keeps_what_it_finished(tmp_path: Path, qa_file: Path) -> None:
     records = load_qa(qa_file, "test")
 
@@ -230,11 +245,14 @@ def test_the_judge_grades_each_answer(tmp_path: Path, qa_file: Path) -> None:
     from tests.unit.test_eval_judge import FakeJudgeServer
     from triptych.evaluate.judge import Judge
     from triptych.llm.capable import CapableEndpoint
+    from triptych.settings import EndpointConfig
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     server = FakeJudgeServer('{"verdict": "correct", "reason": "ok"}')
     judge = Judge(
-        settings, CapableEndpoint("http://judge/v1", "judge-model", None, "the judge"), http_client=server.client()
+        settings,
+        CapableEndpoint(EndpointConfig(model="compatible/judge-model", base_url="http://judge/v1"), "the judge"),
+        http_client=server.client(),
     )
     outcome = make_evaluation(tmp_path, chats(), judge=judge).run("hr", load_qa(qa_file, "test"), ["prompt"])
     assert len(server.requests) == 3

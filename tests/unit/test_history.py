@@ -6,6 +6,8 @@ import csv
 import io
 import json
 
+import pytest
+
 from graphs.compare import PipelineResult
 from graphs.state import Source
 from triptych.history import list_history, load_comparison, save_comparison, to_csv, to_html, to_json
@@ -45,3 +47,14 @@ def test_exports_escape_every_text(tmp_path) -> None:
     assert [r["pipeline"] for r in rows] == ["prompt", "rag", "finetuned"]
     assert rows[1]["sources"] == "[1] leave.md p.3" and rows[2]["error"] == "cannot reach <endpoint>"
     assert json.loads(to_json([record]))[0]["question"] == "Q <b>?</b>"
+
+
+def test_comparisons_saved_under_the_earlier_id_format_still_load(tmp_path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    new = save_comparison(settings, "new?", "hr", results())
+    old = new.to_dict() | {"id": "20200101T000000Z-0a1b2c3d", "question": "old?"}
+    (tmp_path / "history" / f"{old['id']}.json").write_text(json.dumps(old))
+    assert load_comparison(settings, old["id"]).question == "old?"
+    assert [r.question for r in list_history(settings)] == ["new?", "old?"]
+    with pytest.raises(FileNotFoundError):
+        load_comparison(settings, "../history/x")

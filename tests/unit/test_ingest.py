@@ -21,6 +21,7 @@ from triptych.ingest import (
     ingest_paths,
     ingest_sources,
     ingest_uploads,
+    known_domains,
 )
 from triptych.retrieval import Retriever
 from triptych.settings import Settings
@@ -193,6 +194,22 @@ def test_a_chunk_size_over_what_the_embedder_reads_stops_the_ingest_and_stores_n
         assert index.versions() == {}
     finally:
         DomainIndex(client, domain, settings.embedding_model).drop()
+
+
+def test_known_domains_are_the_demo_corpora_and_the_indexes_of_this_embedding_model(tmp_path: Path) -> None:
+    _corpora(tmp_path)
+    settings = Settings(_env_file=None, corpora_dir=tmp_path)  # type: ignore[call-arg]
+    client = ephemeral_client()
+    ours, other_model = unique_domain(), unique_domain()
+    DomainIndex(client, ours, settings.embedding_model.upper())  # the same model, spelled differently
+    DomainIndex(client, other_model, "another-embedding-model")
+    try:
+        found = known_domains(settings, client)
+        assert {"hr", "support", ours} <= set(found) and other_model not in found
+        assert found == sorted(found)
+    finally:
+        DomainIndex(client, ours, settings.embedding_model).drop()
+        DomainIndex(client, other_model, "another-embedding-model").drop()
 
 
 def _corpora(root: Path) -> None:

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from triptych.settings import ConfigError, load_settings
+from triptych.settings import ConfigError, EndpointConfig, load_settings, load_tracing_env
 
 
 def test_defaults_use_the_embedded_model_for_every_pipeline(clean_env: Path) -> None:
@@ -109,3 +110,30 @@ def test_check_keys_names_the_first_missing_variable(clean_env: Path, monkeypatc
     s.check_keys(("prompt", "rag"))  # local endpoints need no key
     with pytest.raises(ConfigError, match="the finetuned pipeline .* set OPENAI_API_KEY"):
         s.check_keys()
+
+
+def test_tracing_variables_in_dotenv_reach_the_environment_without_overriding(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("LANGSMITH_TRACING", "LANGSMITH_PROJECT", "TRIPTYCH_TOP_K"):
+        monkeypatch.setenv(name, "x")  # recorded, so whatever load_tracing_env sets is undone after the test
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LANGSMITH_PROJECT", "from-the-shell")
+    (clean_env / ".env").write_text("LANGSMITH_TRACING=true\nLANGSMITH_PROJECT=from-dotenv\nTRIPTYCH_TOP_K=7\n")
+    assert load_tracing_env() == ["LANGSMITH_TRACING"]
+    assert os.environ["LANGSMITH_TRACING"] == "true"
+    assert os.environ["LANGSMITH_PROJECT"] == "from-the-shell"
+    assert "TRIPTYCH_TOP_K" not in os.environ  # settings read .env themselves
+
+
+def test_an_endpoint_resolves_its_url_and_key_variable(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ollama = EndpointConfig(model="ollama/llama3.2")
+    assert (ollama.endpoint_url(), ollama.key_env, ollama.api_key("x")) == ("http://127.0.0.1:11434/v1", None, None)
+    vllm = EndpointConfig(model="vllm/q", base_url="http://gpu:8000/v1/", api_key_env="VLLM_KEY")
+    assert (vllm.endpoint_url(), vllm.key_env) == ("http://gpu:8000/v1", "VLLM_KEY")
+    with pytest.raises(ConfigError, match=r"the judge \(q\) needs an API key: set VLLM_KEY"):
+        vllm.api_key("the judge (q)")
+    monkeypatch.setenv("VLLM_KEY", "k")
+    assert vllm.api_key("the judge (q)") == "k"
+    with pytest.raises(ValueError, match="TRIPTYCH_JUDGE_BASE_URL"):
+        EndpointConfig(model="compatible/x").check("TRIPTYCH_JUDGE", sep="_")

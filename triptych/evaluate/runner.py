@@ -10,14 +10,15 @@ finds the unfinished run and only asks what is missing.
 from __future__ import annotations
 
 import asyncio
-import queue
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graphs.compare import Comparison, PipelineResult, background_loop
+from graphs.compare import Comparison, PipelineResult
 from graphs.registry import get_spec
+from triptych import runstore
+from triptych.bridge import run_relaying
 from triptych.evaluate import store
 from triptych.evaluate.judge import Judge
 from triptych.evaluate.metrics import doc_stem
@@ -121,7 +122,7 @@ class Evaluation:
             "split": split,
             "question_ids": [r.id for r in records],
             "pipelines": list(pipelines),
-            "settings": store.settings_snapshot(self.settings),
+            "settings": runstore.settings_snapshot(self.settings),
             "judge": self.judge.endpoint.model if self.judge else None,
         }
         manifest["fingerprint"] = store.fingerprint(manifest)
@@ -165,7 +166,7 @@ class Evaluation:
             run = store.find_resumable(self.settings, manifest["fingerprint"])
         resumed = run is not None
         if run is None:
-            run = store.RunDir(root / (run_id or store.new_run_id(domain, root)))
+            run = store.RunDir(root / (run_id or runstore.new_run_id(domain, root)))
             run.path.mkdir(parents=True, exist_ok=True)
             run.write_manifest({"run_id": run.run_id, **manifest, "status": "running", "created_at": store.now_iso()})
         else:
@@ -176,25 +177,12 @@ class Evaluation:
         }
         todo = [(r, [p for p in pipelines if (r.id, p) not in done]) for r in records]
         todo = [(r, ps) for r, ps in todo if ps]
+        already = len(records) - len(todo)
         if on_start is not None:
-            on_start(run, len(records) - len(todo), len(records))
-        events: queue.SimpleQueue[Progress] = queue.SimpleQueue()
-        future = asyncio.run_coroutine_threadsafe(
-            self._ask_all(run, domain, todo, len(records) - len(todo), len(records), events.put), background_loop()
-        )
+            on_start(run, already, len(records))
         try:
-            while True:
-                try:
-                    event = events.get(timeout=0.05)
-                except queue.Empty:
-                    if future.done():
-                        break
-                    continue
-                if on_progress is not None:
-                    on_progress(event)
-            future.result()
+            run_relaying(lambda report: self._ask_all(run, domain, todo, already, len(records), report), on_progress)
         except BaseException:
-            future.cancel()
             self.finish(run, status="partial")
             raise
         summary = self.finish(run)

@@ -2,7 +2,7 @@
 
 Layout: TRIPTYCH_DATA_DIR/evals/<run_id>/
     run.json       the manifest: what was asked (domain, QA file, split, question ids, pipelines),
-                   the settings snapshot (no keys: only the names of key variables), a fingerprint
+                   the settings snapshot (triptych.runstore: only the names of key variables), a fingerprint
                    of both (a run with the same fingerprint is resumed), status and times
     answers.jsonl  one line per (question, pipeline), appended as each question finishes: the answer,
                    sources, timings, tokens, cost, error, `scores` (see scoring.py) and `judge`
@@ -10,7 +10,7 @@ Layout: TRIPTYCH_DATA_DIR/evals/<run_id>/
 
 summary.json (schema 1; keys are only ever added):
     schema          1
-    run_id          e.g. "hr_handbook-20261122-143501"
+    run_id          e.g. "20261122-143501-hr_handbook" (runs made before: "hr_handbook-20261122-143501")
     status          "complete" | "partial" (interrupted, or questions still missing)
     domain          the index / demo domain the questions were asked against
     qa_file, split  where the questions came from (split null: every record of the file)
@@ -34,13 +34,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from triptych import runstore
 from triptych.settings import Settings
 
 SUMMARY_SCHEMA = 1
@@ -63,21 +63,6 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def settings_snapshot(settings: Settings) -> dict[str, Any]:
-    """The settings as JSON, without secrets: only key *variable names* are kept, never values."""
-    data = settings.model_dump(mode="json")
-
-    def scrub(obj: Any) -> Any:
-        if isinstance(obj, dict):
-            return {
-                k: ("***" if "key" in k.lower() and not k.lower().endswith("_env") and v else scrub(v))
-                for k, v in obj.items()
-            }
-        return obj
-
-    return scrub(data)
-
-
 # Settings that change how fast or where a run goes, not what it answers: a run may be continued
 # with other values (e.g. a longer TRIPTYCH_PIPELINE_TIMEOUT_S after timeouts).
 NOT_FINGERPRINTED = frozenset({
@@ -97,15 +82,6 @@ def fingerprint(manifest: dict[str, Any]) -> str:
     }
     payload = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, ensure_ascii=False)
-    os.replace(tmp, path)
 
 
 def read_answers(path: Path) -> list[dict[str, Any]]:
@@ -137,11 +113,11 @@ class RunDir:
 
     def manifest(self) -> dict[str, Any]:
         """run.json."""
-        return json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
+        return runstore.read_json(self.path / MANIFEST)
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Replace run.json."""
-        write_json(self.path / MANIFEST, manifest)
+        runstore.write_json(self.path / MANIFEST, manifest)
 
     def answers(self) -> list[dict[str, Any]]:
         """answers.jsonl, with a later line for the same (question, pipeline) replacing an earlier one."""
@@ -172,21 +148,11 @@ class RunDir:
     def summary(self) -> dict[str, Any] | None:
         """summary.json, or None if the run never finished once."""
         path = self.path / SUMMARY
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        return runstore.read_json(path) if path.is_file() else None
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         """Replace summary.json."""
-        write_json(self.path / SUMMARY, summary)
-
-
-def new_run_id(domain: str, root: Path) -> str:
-    """`<domain>-<UTC time>`, with a suffix if that folder already exists."""
-    base = f"{domain}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
-    run_id, n = base, 1
-    while (root / run_id).exists():
-        n += 1
-        run_id = f"{base}-{n}"
-    return run_id
+        runstore.write_json(self.path / SUMMARY, summary)
 
 
 def open_run(settings: Settings, run_id: str) -> RunDir:
@@ -199,7 +165,7 @@ def open_run(settings: Settings, run_id: str) -> RunDir:
     return RunDir(path)
 
 
-def find_resumable(settings: Settings, print_: str) -> RunDir | None:
+def find_resumable(settings: Settings, run_fingerprint: str) -> RunDir | None:
     """The newest unfinished run with this fingerprint, to continue where it stopped."""
     root = evals_dir(settings)
     if not root.is_dir():
@@ -207,10 +173,10 @@ def find_resumable(settings: Settings, print_: str) -> RunDir | None:
     candidates = []
     for path in root.iterdir():
         try:
-            manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+            manifest = runstore.read_json(path / MANIFEST)
         except (OSError, json.JSONDecodeError):
             continue
-        if manifest.get("status") != "complete" and fingerprint(manifest) == print_:
+        if manifest.get("status") != "complete" and fingerprint(manifest) == run_fingerprint:
             candidates.append((manifest.get("created_at", ""), path))
     return RunDir(max(candidates)[1]) if candidates else None
 
@@ -251,7 +217,7 @@ def list_runs(settings: Settings) -> list[RunSummary]:
         if not summary_path.is_file():
             continue
         try:
-            s = json.loads(summary_path.read_text(encoding="utf-8"))
+            s = runstore.read_json(summary_path)
         except (OSError, json.JSONDecodeError):
             continue
         runs.append(

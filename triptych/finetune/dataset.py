@@ -131,7 +131,7 @@ def build_training_set(
             extra = list(rec.paraphrases[:-1]) if paraphrases else []
             examples += [Example(p, rec.answer, rec.id, "paraphrase") for p in extra]
             held_out.append((rec, rec.paraphrases[-1]))
-    ts = TrainingSet(system, _dedupe(examples), trained, held_out, [r for r in test if r.answerable])
+    ts = TrainingSet(system, dedupe_examples(examples), trained, held_out, [r for r in test if r.answerable])
     assert_no_test_leak(ts.examples, test)
     return ts
 
@@ -140,21 +140,23 @@ def assert_no_test_leak(examples: Iterable[Example], test: Iterable[QARecord]) -
     """Fail if any example comes from, or asks, a test-split question (the test split is never trained on)."""
     test = list(test)
     test_ids = {r.id for r in test}
-    test_questions = {_norm(q) for r in test for q in (r.question, *r.paraphrases)}
+    test_questions = {normalise_text(q) for r in test for q in (r.question, *r.paraphrases)}
     for e in examples:
-        if e.source_id in test_ids or _norm(e.question) in test_questions:
+        if e.source_id in test_ids or normalise_text(e.question) in test_questions:
             raise TrainingSetError(f"test-split question in the training set: {e.source_id} {e.question!r}")
 
 
-def _norm(text: str) -> str:
+def normalise_text(text: str) -> str:
+    """Lower case, punctuation as spaces, single spaces: two questions are the same if these are equal."""
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
-def _dedupe(examples: list[Example]) -> list[Example]:
+def dedupe_examples(examples: list[Example]) -> list[Example]:
+    """The examples without repeated questions (after normalise_text), first one kept."""
     seen: set[str] = set()
     out = []
     for e in examples:
-        key = _norm(e.question)
+        key = normalise_text(e.question)
         if key not in seen:
             seen.add(key)
             out.append(e)
@@ -190,7 +192,7 @@ def validate_training_file(
         if not isinstance(messages, list) or not messages:
             raise TrainingSetError(f'{where}: expected {{"messages": [...]}} with system/user/assistant messages')
         _check_messages(messages, where)
-        user = _norm(next(m["content"] for m in messages if m["role"] == "user"))
+        user = normalise_text(next(m["content"] for m in messages if m["role"] == "user"))
         if user in seen:
             raise TrainingSetError(f"{where}: duplicate of line {seen[user]} (same question)")
         seen[user] = n
@@ -269,7 +271,7 @@ def generate_from_documents(documents: Iterable[tuple[str, str, str]], limit: in
     for name, title, text in documents:
         for n, sentence in enumerate(document_sentences(text)):
             examples.append(Example(statement_question(sentence, title), sentence, f"doc:{name}#{n}", "generated"))
-    return _dedupe(examples)[:limit]
+    return dedupe_examples(examples)[:limit]
 
 
 def load_domain_documents(docs_dir: Path, limits: object | None = None) -> list[tuple[str, str, str]]:

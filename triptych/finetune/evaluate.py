@@ -1,44 +1,17 @@
 """Accuracy of a model before and after fine-tuning: normalised "contains" and token F1, closed book.
 
+The scores are those of `triptych eval` (triptych.evaluate.metrics): "contains" matches whole words.
+
 Answers are generated greedily in batches by the in-process transformers model (the same prompt the
 fine-tuned pipeline sends), so before/after figures need no server.
 """
 
 from __future__ import annotations
 
-import re
-import string
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def normalise(text: str) -> str:
-    """Lower case, no punctuation, no articles, single spaces (SQuAD-style)."""
-    text = "".join(c for c in text.lower() if c not in string.punctuation)
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def contains(prediction: str, golds: Sequence[str]) -> float:
-    """1.0 when a normalised gold answer occurs in the normalised prediction."""
-    pred = normalise(prediction)
-    return float(any(normalise(g) and normalise(g) in pred for g in golds))
-
-
-def token_f1(prediction: str, golds: Sequence[str]) -> float:
-    """Best token-overlap F1 against any gold answer."""
-    pred = normalise(prediction).split()
-    best = 0.0
-    for gold in golds:
-        g = normalise(gold).split()
-        common = sum((Counter(pred) & Counter(g)).values())
-        if not pred or not g or not common:
-            continue
-        p, r = common / len(pred), common / len(g)
-        best = max(best, 2 * p * r / (p + r))
-    return best
+from triptych.evaluate.metrics import contains, token_f1
 
 
 def score(predictions: Sequence[str], golds: Sequence[Sequence[str]]) -> dict[str, float | int]:
@@ -48,7 +21,7 @@ def score(predictions: Sequence[str], golds: Sequence[Sequence[str]]) -> dict[st
         return {"n": 0, "contains": 0.0, "f1": 0.0}
     return {
         "n": n,
-        "contains": round(100 * sum(contains(p, g) for p, g in zip(predictions, golds, strict=True)) / n, 1),
+        "contains": round(100 * sum(float(contains(p, g)) for p, g in zip(predictions, golds, strict=True)) / n, 1),
         "f1": round(100 * sum(token_f1(p, g) for p, g in zip(predictions, golds, strict=True)) / n, 1),
     }
 

@@ -6,7 +6,6 @@ column uses it when TRIPTYCH_FINETUNED__MODEL is an `openai/...` model.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable
@@ -14,10 +13,11 @@ from typing import Any
 
 from openai import OpenAI
 
+from triptych import runstore
 from triptych.finetune import registry
 from triptych.finetune.dataset import validate_training_file
 from triptych.finetune.runs import TRAINING_FILE, training_set_for
-from triptych.settings import OPENAI_BASE_URL, OPENAI_KEY_ENV, ConfigError, Settings, _dotenv
+from triptych.settings import OPENAI_BASE_URL, OPENAI_KEY_ENV, EndpointConfig, Settings
 
 FINISHED = ("succeeded", "failed", "cancelled")
 
@@ -29,10 +29,11 @@ class HostedJobError(RuntimeError):
 def openai_client(settings: Settings, **kwargs: Any) -> OpenAI:
     """A client for api.openai.com with the key of the fine-tuned endpoint (default OPENAI_API_KEY)."""
     cfg = settings.finetuned
-    key_env = (cfg.api_key_env if cfg.provider.name == "openai" else None) or OPENAI_KEY_ENV
-    key = os.environ.get(key_env) or _dotenv().get(key_env)
-    if not key:
-        raise ConfigError(f"hosted fine-tuning on OpenAI needs an API key: set {key_env}")
+    hosted = EndpointConfig(
+        model=f"openai/{settings.finetune_openai_model}",
+        api_key_env=(cfg.api_key_env if cfg.provider.name == "openai" else None) or OPENAI_KEY_ENV,
+    )
+    key = hosted.api_key("hosted fine-tuning on OpenAI")
     return OpenAI(base_url=OPENAI_BASE_URL, api_key=key, timeout=settings.request_timeout_s, **kwargs)
 
 
@@ -50,7 +51,7 @@ def run_openai_job(
 ) -> dict[str, Any]:
     """Upload the domain's training set, start a supervised job, wait for it; returns the run's run.json."""
     say = on_status or (lambda _msg: None)
-    run_id = registry.new_run_id(domain)
+    run_id = runstore.new_run_id(domain, settings.runs_dir)
     ts = training_set_for(settings, domain)
     path = ts.write(settings.runs_dir / run_id / TRAINING_FILE)
     validate_training_file(path)

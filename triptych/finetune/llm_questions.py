@@ -18,7 +18,7 @@ from typing import Any
 
 from openai import OpenAI
 
-from triptych.finetune.dataset import Example, TrainingSetError, _dedupe, _norm
+from triptych.finetune.dataset import Example, TrainingSetError, dedupe_examples, normalise_text
 from triptych.llm.capable import CapableEndpoint, capable_client, capable_endpoint
 from triptych.settings import Settings
 
@@ -75,8 +75,8 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
 
 def grounded(answer: str, passage: str) -> bool:
     """The answer is quoted from the passage (case, punctuation and spacing aside) and short."""
-    norm = _norm(answer)
-    return bool(norm) and len(answer) <= MAX_ANSWER_CHARS and f" {norm} " in f" {_norm(passage)} "
+    norm = normalise_text(answer)
+    return bool(norm) and len(answer) <= MAX_ANSWER_CHARS and f" {norm} " in f" {normalise_text(passage)} "
 
 
 @dataclass
@@ -153,7 +153,7 @@ def llm_generated_examples(
                 examples.append(Example(question, answer, f"doc:{name}#p{n}q{k}", "llm-generated"))
             else:
                 stats.ungrounded += 1
-        examples = _dedupe(examples)
+        examples = dedupe_examples(examples)
         stats.kept = len(examples)
         say(f"question writer: passage {i}/{len(work)}, {stats.kept} pairs kept, "
             f"{stats.ungrounded} not in the text, {stats.failed} failed")  # fmt: skip

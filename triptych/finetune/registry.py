@@ -1,21 +1,18 @@
 """Fine-tuning runs, and which one is active per domain.
 
-Layout under TRIPTYCH_DATA_DIR/runs: one folder per run with `run.json` (domain, kind, config,
-metrics); a local run holds `adapter.gguf` for the embedded server and `adapter/` (the PEFT folder,
-portable to vLLM), a hosted run the `ft:` model id of its OpenAI job. `active.json` maps each domain
-to its active local run, `hosted.json` to its active hosted run.
+Layout under TRIPTYCH_DATA_DIR/runs: one folder per run (its id from triptych.runstore) with
+`run.json` (domain, kind, config, metrics); a local run holds `adapter.gguf` for the embedded server
+and `adapter/` (the PEFT folder, portable to vLLM), a hosted run the `ft:` model id of its OpenAI
+job. `active.json` maps each domain to its active local run, `hosted.json` to its active hosted run.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from triptych import runstore
 from triptych.settings import Settings
 
 ACTIVE_FILE = "active.json"
@@ -42,8 +39,7 @@ def _active_map(runs_dir: Path, name: str = ACTIVE_FILE) -> dict[str, str]:
     path = runs_dir / name
     if not path.is_file():
         return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {str(k): str(v) for k, v in data.items()}
+    return {str(k): str(v) for k, v in runstore.read_json(path).items()}
 
 
 def active_adapter(settings: Settings, domain: str) -> ActiveAdapter | None:
@@ -73,33 +69,18 @@ def activate(settings: Settings, domain: str, run_id: str) -> ActiveAdapter:
 
 
 def _write_map(runs_dir: Path, name: str, mapping: dict[str, str]) -> None:
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=runs_dir, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(mapping, fh, indent=2, sort_keys=True)
-    os.replace(tmp, runs_dir / name)
-
-
-def new_run_id(domain: str) -> str:
-    """A sortable, unique run id: <UTC time>-<domain>."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{domain}"
+    runstore.write_json(runs_dir / name, mapping, sort_keys=True)
 
 
 def write_run(settings: Settings, run_id: str, info: dict[str, Any]) -> Path:
-    """Write (replace) a run's run.json."""
-    folder = settings.runs_dir / run_id
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / (RUN_FILE + ".tmp")
-    tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(folder / RUN_FILE)
-    return folder / RUN_FILE
+    """Write (replace) a run's run.json, atomically."""
+    return runstore.write_json(settings.runs_dir / run_id / RUN_FILE, info)
 
 
 def read_run(settings: Settings, run_id: str) -> dict[str, Any] | None:
     """A run's run.json, or None."""
     path = settings.runs_dir / run_id / RUN_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return runstore.read_json(path) if path.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -111,7 +92,35 @@ class RunSummary:
     kind: str  # local | openai
     status: str
     active: bool
-    info: dict[str, Any]
+    info: dict[str, Any]  # run.json
+
+    @property
+    def steps(self) -> int | None:
+        """Training steps taken (None before training)."""
+        return (self.info.get("training") or {}).get("steps")
+
+    @property
+    def test_contains_after(self) -> float | None:
+        """'contains' (%) of the fine-tuned model on the held-out test questions, if it was scored."""
+        return ((self.info.get("accuracy_after") or {}).get("test") or {}).get("contains")
+
+    @property
+    def wall_s(self) -> float | None:
+        """How long the whole run took (seconds), once finished."""
+        return self.info.get("wall_s")
+
+    @property
+    def training_source(self) -> str:
+        """How many examples the run trained on, and where they came from ('' when unknown)."""
+        ts = self.info.get("training_set") or {}
+        if not ts:
+            return ""
+        gen = ts.get("generator") or {"kind": "gold-qa"}
+        kind = gen.get("kind")
+        label = {"gold-qa": "gold QA", "extractive": "from documents (extractive)"}.get(kind, kind)
+        if kind == "llm":
+            label = f"written by {gen.get('model')}"
+        return f"{ts.get('examples', '?')} · {label}"
 
 
 def list_runs(settings: Settings) -> list[RunSummary]:

@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from triptych import runstore
 from triptych.finetune import registry
 from triptych.finetune.base_model import cached_base_dir, file_sha256, load_base, pick_device
 from triptych.finetune.dataset import (
@@ -33,12 +34,14 @@ from triptych.finetune.dataset import (
 from triptych.finetune.evaluate import evaluate_sets
 from triptych.finetune.gguf_adapter import peft_to_gguf
 from triptych.finetune.llm_questions import QuestionWriter, llm_generated_examples
-from triptych.finetune.train import Progress, TrainConfig, count_tokens, make_peft_model, train_lora
+from triptych.finetune.train import Progress, TrainConfig, TrainResult, count_tokens, make_peft_model, train_lora
 from triptych.qa import QARecord
 from triptych.settings import Settings
 
 TRAINING_FILE = "training.jsonl"
 PEFT_DIR = "adapter"
+
+EvalSets = dict[str, list[tuple[str, list[str]]]]  # set name -> (question, gold answers)
 
 
 def peak_rss_mib() -> float:
@@ -83,7 +86,7 @@ def training_set_for(
     return TrainingSet(system, examples, generator={"kind": "llm", "model": writer.endpoint.model, **stats.to_dict()})
 
 
-def eval_sets(ts: TrainingSet) -> dict[str, list[tuple[str, list[str]]]]:
+def eval_sets(ts: TrainingSet) -> EvalSets:
     """Trained questions, their held-out paraphrases, and the test split, each with gold answers."""
     if not ts.trained:  # generated from documents: the statements are the answers
         items = [(e.question, [e.answer]) for e in ts.examples[:50]]
@@ -119,25 +122,75 @@ def run_local(
 
     say = on_status or (lambda _msg: None)
     started = time.perf_counter()
-    run_id = run_id or registry.new_run_id(domain)
+    run_id = run_id or runstore.new_run_id(domain, settings.runs_dir)
     run_dir = settings.runs_dir / run_id
     ts = training_set_for(settings, domain, records, reuse=run_dir / TRAINING_FILE, on_status=say)
     train_path = ts.write(run_dir / TRAINING_FILE)
     gguf_path = base_gguf or LocalModels(settings).model_path()
     say(f"base model {gguf_path.name}: hashing and loading (converted to safetensors once, then cached)")
-    sha = file_sha256(gguf_path)
-    base_dir = cached_base_dir(gguf_path, cache_root or settings.data_dir, sha)
-    device = pick_device()
-    model, tokenizer = load_base(base_dir, device)
+    sha, device = file_sha256(gguf_path), pick_device()
+    model, tokenizer = load_base(cached_base_dir(gguf_path, cache_root or settings.data_dir, sha), device)
     conversations = validate_training_file(
         train_path, count_tokens=count_tokens(tokenizer), max_tokens=config.max_example_tokens
     )
-    info: dict[str, Any] = {
+    info = _run_info(run_id, domain, config, ts, base={"path": str(gguf_path), "sha256": sha}, device=device)
+    registry.write_run(settings, run_id, info)
+    sets = eval_sets(ts)
+    if evaluate:
+        say(f"scoring the base model on {sum(len(v) for v in sets.values())} questions")
+        _score(info, "before", model, tokenizer, ts.system, sets)
+        registry.write_run(settings, run_id, info)
+    model = make_peft_model(model, config)
+    say(f"training: {len(conversations)} examples, {config.epochs} epochs, rank {config.rank}, on {device}")
+    result = train_lora(model, tokenizer, conversations, config, run_dir, on_progress=on_progress, cancel=cancel)
+    info["training"] = _training_summary(result)
+    if result.cancelled:
+        resume = f"triptych finetune --domain {domain} --resume {run_id}"
+        info.update(status="cancelled", resume=resume, peak_rss_mib=peak_rss_mib())
+        registry.write_run(settings, run_id, info)
+        return info
+    model.save_pretrained(run_dir / PEFT_DIR)
+    if evaluate:
+        say("scoring the fine-tuned model")
+        _score(info, "after", model, tokenizer, ts.system, sets)
+    _register(settings, info, gguf_path, started=started, activate=activate, say=say)
+    return info
+
+
+def _register(
+    settings: Settings,
+    info: dict[str, Any],
+    gguf_path: Path,
+    *,
+    started: float,
+    activate: bool,
+    say: Callable[[str], None],
+) -> None:
+    """Convert a trained run's adapter for llama.cpp, drop its checkpoint, record it done, activate it if asked.
+
+    `started` is the run's perf_counter start: its wall time includes the conversion.
+    """
+    domain, run_id = info["domain"], info["run_id"]
+    run_dir = settings.runs_dir / run_id
+    peft_to_gguf(run_dir / PEFT_DIR, gguf_path, run_dir / registry.ADAPTER_FILE, name=f"ft-{domain}-{run_id}")
+    shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
+    info.update(status="done", wall_s=round(time.perf_counter() - started, 1), peak_rss_mib=peak_rss_mib())
+    registry.write_run(settings, run_id, info)
+    if activate:
+        registry.activate(settings, domain, run_id)
+        say(f"active adapter for {domain}: {run_id}")
+
+
+def _run_info(
+    run_id: str, domain: str, config: TrainConfig, ts: TrainingSet, *, base: dict[str, str], device: str
+) -> dict[str, Any]:
+    """run.json as a local run starts: what is trained, on what, from which training set."""
+    return {
         "run_id": run_id,
         "domain": domain,
         "kind": "local",
         "status": "training",
-        "base_model": {"path": str(gguf_path), "sha256": sha},
+        "base_model": base,
         "config": asdict(config),
         "device": device,
         "system_prompt": ts.system,
@@ -150,18 +203,11 @@ def run_local(
             "generator": ts.generator,
         },
     }
-    registry.write_run(settings, run_id, info)
-    sets = eval_sets(ts)
-    if evaluate:
-        say(f"scoring the base model on {sum(len(v) for v in sets.values())} questions")
-        t = time.perf_counter()
-        info["accuracy_before"] = evaluate_sets(model, tokenizer, ts.system, sets)
-        info["eval_before_s"] = round(time.perf_counter() - t, 1)
-        registry.write_run(settings, run_id, info)
-    model = make_peft_model(model, config)
-    say(f"training: {len(conversations)} examples, {config.epochs} epochs, rank {config.rank}, on {device}")
-    result = train_lora(model, tokenizer, conversations, config, run_dir, on_progress=on_progress, cancel=cancel)
-    info["training"] = {
+
+
+def _training_summary(result: TrainResult) -> dict[str, Any]:
+    """run.json's `training`: steps, timings, throughput and the loss curve."""
+    return {
         "steps": result.steps,
         "total_steps": result.total_steps,
         "resumed_from": result.resumed_from,
@@ -171,26 +217,20 @@ def run_local(
         "tokens_per_s": round(result.tokens_per_s, 1) if result.tokens_per_s else None,
         "loss_curve": result.loss_curve,
     }
-    if result.cancelled:
-        info["status"] = "cancelled"
-        info["resume"] = f"triptych finetune --domain {domain} --resume {run_id}"
-        info["peak_rss_mib"] = peak_rss_mib()
-        registry.write_run(settings, run_id, info)
-        return info
-    model.save_pretrained(run_dir / PEFT_DIR)
-    if evaluate:
-        say("scoring the fine-tuned model")
-        t = time.perf_counter()
-        info["accuracy_after"] = evaluate_sets(model, tokenizer, ts.system, sets)
-        info["eval_after_s"] = round(time.perf_counter() - t, 1)
-    peft_to_gguf(run_dir / PEFT_DIR, gguf_path, run_dir / registry.ADAPTER_FILE, name=f"ft-{domain}-{run_id}")
-    shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
-    info.update(status="done", wall_s=round(time.perf_counter() - started, 1), peak_rss_mib=peak_rss_mib())
-    registry.write_run(settings, run_id, info)
-    if activate:
-        registry.activate(settings, domain, run_id)
-        say(f"active adapter for {domain}: {run_id}")
-    return info
+
+
+def _score(
+    info: dict[str, Any],
+    when: str,
+    model: Any,
+    tokenizer: Any,
+    system: str,
+    sets: dict[str, list[tuple[str, list[str]]]],
+) -> None:
+    """Put the model's accuracy on `sets` into run.json as accuracy_<when>, with eval_<when>_s."""
+    t = time.perf_counter()
+    info[f"accuracy_{when}"] = evaluate_sets(model, tokenizer, system, sets)
+    info[f"eval_{when}_s"] = round(time.perf_counter() - t, 1)
 
 
 def _count_kinds(ts: TrainingSet) -> dict[str, int]:

@@ -9,7 +9,6 @@ the same batches it would have seen.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
@@ -19,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from triptych import runstore
 
 log = logging.getLogger(__name__)
 
@@ -186,14 +187,7 @@ def train_lora(
     result = TrainResult(steps=0, total_steps=total, device=str(device))
     ckpt = work_dir / CHECKPOINT_DIR
     if resume and (ckpt / "state.json").is_file():
-        saved = json.loads((ckpt / "state.json").read_text())["config"]
-        if {k: v for k, v in saved.items() if k != "target_modules"} != {
-            k: v for k, v in asdict(config).items() if k != "target_modules"
-        }:
-            raise ValueError(f"the checkpoint in {ckpt} was made with another configuration: {saved}")
-        result.steps = result.resumed_from = load_checkpoint(model, optimizer, scheduler, ckpt)
-        result.loss_curve = json.loads((ckpt / "state.json").read_text())["loss_curve"]
-        log.info("resuming from step %d", result.steps)
+        _resume(model, optimizer, scheduler, ckpt, config, result)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     model.train()
     started = time.perf_counter()
@@ -214,23 +208,39 @@ def train_lora(
         if result.steps % config.checkpoint_every == 0 or result.steps == total:
             save_checkpoint(model, optimizer, scheduler, ckpt, result.steps, result.loss_curve, config)
         if on_progress is not None:
-            done = result.steps - result.resumed_from
-            on_progress(
-                Progress(
-                    step=result.steps,
-                    total_steps=total,
-                    epoch=result.steps / steps_per_epoch,
-                    loss=result.loss_curve[-1],
-                    elapsed_s=result.wall_s,
-                    eta_s=result.wall_s / done * (total - result.steps),
-                    tokens_per_s=result.tokens / result.wall_s if result.wall_s else 0.0,
-                )
-            )
+            on_progress(_progress(result, steps_per_epoch))
     if result.cancelled and result.steps > result.resumed_from:
         save_checkpoint(model, optimizer, scheduler, ckpt, result.steps, result.loss_curve, config)
     result.wall_s = time.perf_counter() - started
     model.eval()
     return result
+
+
+def _resume(model: Any, optimizer: Any, scheduler: Any, ckpt: Path, config: TrainConfig, result: TrainResult) -> None:
+    """Continue from the checkpoint in `ckpt` (ValueError if it was made with another configuration)."""
+    state = runstore.read_json(ckpt / "state.json")
+    saved = state["config"]
+    if {k: v for k, v in saved.items() if k != "target_modules"} != {
+        k: v for k, v in asdict(config).items() if k != "target_modules"
+    }:
+        raise ValueError(f"the checkpoint in {ckpt} was made with another configuration: {saved}")
+    result.steps = result.resumed_from = load_checkpoint(model, optimizer, scheduler, ckpt)
+    result.loss_curve = state["loss_curve"]
+    log.info("resuming from step %d", result.steps)
+
+
+def _progress(result: TrainResult, steps_per_epoch: int) -> Progress:
+    """What a progress callback is told after a step."""
+    done = result.steps - result.resumed_from
+    return Progress(
+        step=result.steps,
+        total_steps=result.total_steps,
+        epoch=result.steps / steps_per_epoch,
+        loss=result.loss_curve[-1],
+        elapsed_s=result.wall_s,
+        eta_s=result.wall_s / done * (result.total_steps - result.steps),
+        tokens_per_s=result.tokens / result.wall_s if result.wall_s else 0.0,
+    )
 
 
 def save_checkpoint(
@@ -242,10 +252,7 @@ def save_checkpoint(
     ckpt.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(ckpt / "adapter")
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, ckpt / "optimizer.pt")
-    state = {"step": step, "loss_curve": loss_curve, "config": asdict(config)}
-    tmp = ckpt / "state.json.tmp"
-    tmp.write_text(json.dumps(state), encoding="utf-8")
-    tmp.replace(ckpt / "state.json")
+    runstore.write_json(ckpt / "state.json", {"step": step, "loss_curve": loss_curve, "config": asdict(config)})
 
 
 def load_checkpoint(model: Any, optimizer: Any, scheduler: Any, ckpt: Path) -> int:
@@ -259,4 +266,4 @@ def load_checkpoint(model: Any, optimizer: Any, scheduler: Any, ckpt: Path) -> i
     states = torch.load(ckpt / "optimizer.pt", weights_only=False)
     optimizer.load_state_dict(states["optimizer"])
     scheduler.load_state_dict(states["scheduler"])
-    return int(json.loads((ckpt / "state.json").read_text())["step"])
+    return int(runstore.read_json(ckpt / "state.json")["step"])

@@ -79,8 +79,7 @@ def resolve_endpoint(
         return ResolvedEndpoint(
             pipeline, "local", server.base_url, model, None, usage_counter=server.token_counter(), **common
         )
-    base_url = (cfg.base_url or cfg.provider.base_url or "").rstrip("/")
-    return ResolvedEndpoint(pipeline, cfg.provider.name, base_url, cfg.model_name, api_key, **common)
+    return ResolvedEndpoint(pipeline, cfg.provider.name, cfg.endpoint_url(), cfg.model_name, api_key, **common)
 
 
 def make_chat_model(

@@ -11,17 +11,16 @@ import streamlit as st
 from graphs.compare import Event, PipelineResult
 from graphs.registry import DEFAULT_PIPELINES, PIPELINES
 from triptych.history import HistoryRecord, save_comparison
+from triptych.ingest import known_domains
 from triptych.qa import domain_qa
 from triptych.ui import resources
 from triptych.ui.widgets import column_header, escape_markdown, render_details, render_final, render_results
 
-settings = resources.settings_or_stop()
-resources.sidebar_status(settings)
-st.title("Triptych")
+settings = resources.page_start("Triptych")
 st.caption("One question, three ways to answer it: prompt engineering, retrieval (RAG) and fine-tuning.")
 resources.demo_indexes_ready(settings)
 
-domains = resources.known_domains(settings)
+domains = known_domains(settings)
 left, right = st.columns([1, 2])
 domain = left.selectbox("Domain", domains or [None], key="domain")
 chosen = right.multiselect(
@@ -107,7 +106,7 @@ if submitted and not busy:
             record = save_comparison(settings, question.strip(), domain, results)
         except OSError as exc:
             st.warning(f"Not saved to the history: {exc}")
-            record = HistoryRecord("", "", question.strip(), domain, list(results), results, {})
+            record = HistoryRecord.unsaved(question.strip(), domain, results)
         st.session_state["compare_last"] = record
         if record.id:
             st.caption(f"Saved to the history as {record.id}.")

@@ -8,21 +8,18 @@ import streamlit as st
 
 from triptych.documents.validation import EXTENSIONS
 from triptych.index import IndexNotFoundError, IndexStoreError, check_domain, chroma_client, open_index
-from triptych.ingest import IngestProgress, ingest_uploads
+from triptych.ingest import IngestProgress, ingest_uploads, known_domains
 from triptych.ui import resources
 from triptych.ui.widgets import escape_markdown
 
-settings = resources.settings_or_stop()
-resources.sidebar_status(settings)
-
-st.title("Documents")
+settings = resources.page_start("Documents")
 st.caption(
     f"Accepted: {', '.join(EXTENSIONS)} · up to {settings.max_upload_mb:g} MB per file "
     f"(TRIPTYCH_MAX_UPLOAD_MB) · PDFs up to {settings.max_pdf_pages} pages · embeddings: {settings.embedding_model}"
 )
 
 NEW = "(new domain…)"
-domains = resources.known_domains(settings)
+domains = known_domains(settings)
 picked = st.selectbox("Domain", [*domains, NEW], key="docs_domain")
 domain: str | None = picked
 if picked == NEW:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from triptych.finetune import registry
+from triptych.ingest import known_domains
 from triptych.ui import resources
 from triptych.ui.widgets import escape_markdown
 
-settings = resources.settings_or_stop()
-resources.sidebar_status(settings)
-
-st.title("Fine-tune")
+settings = resources.page_start("Fine-tune")
 st.caption(f"Runs and adapters live in {settings.runs_dir} (TRIPTYCH_DATA_DIR/runs).")
 
-domains = resources.known_domains(settings)
+domains = known_domains(settings)
 st.subheader("Active model per domain")
 rows = []
 for d in domains:
@@ -26,17 +24,6 @@ if rows:
     st.dataframe(rows, hide_index=True)
 else:
     st.info("No domains yet: add documents on the Documents page.")
-
-
-def training_source(info: dict) -> str:
-    """How many examples a run trained on, and where they came from."""
-    ts = info.get("training_set") or {}
-    gen = ts.get("generator") or {"kind": "gold-qa"}
-    kind = gen.get("kind")
-    label = {"gold-qa": "gold QA", "extractive": "from documents (extractive)"}.get(kind, kind)
-    if kind == "llm":
-        label = f"written by {gen.get('model')}"
-    return f"{ts.get('examples', '?')} · {label}" if ts else ""
 
 
 st.subheader("Runs")
@@ -52,10 +39,10 @@ else:
                 "kind": r.kind,
                 "status": r.status,
                 "active": "yes" if r.active else "",
-                "training set": training_source(r.info),
-                "steps": (r.info.get("training") or {}).get("steps", ""),
-                "test contains after (%)": ((r.info.get("accuracy_after") or {}).get("test") or {}).get("contains", ""),
-                "wall (s)": r.info.get("wall_s", ""),
+                "training set": r.training_source,
+                "steps": "" if r.steps is None else r.steps,
+                "test contains after (%)": "" if r.test_contains_after is None else r.test_contains_after,
+                "wall (s)": "" if r.wall_s is None else r.wall_s,
             }
             for r in reversed(runs)
         ],
@@ -63,12 +50,6 @@ else:
     )
 
 st.subheader("Train a LoRA adapter on the embedded model")
-try:
-    from triptych.finetune import runs as _runs  # noqa: F401 - the training API this section needs
-except ImportError:
-    st.info("Training from the app is not available in this build: run `triptych finetune --domain <domain>`.")
-    st.stop()
-
 if not domains:
     st.stop()
 domain = st.selectbox("Domain to fine-tune", domains, key="ft_domain")

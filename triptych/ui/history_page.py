@@ -9,10 +9,7 @@ from triptych.history import list_history, to_csv, to_html, to_json
 from triptych.ui import resources
 from triptych.ui.widgets import escape_markdown, render_results
 
-settings = resources.settings_or_stop()
-resources.sidebar_status(settings)
-
-st.title("History")
+settings = resources.page_start("History")
 records = list_history(settings)
 if not records:
     st.info("No comparisons yet: ask a question on the Compare page, and it is saved here.")

@@ -9,14 +9,16 @@ from contextlib import contextmanager
 import streamlit as st
 
 from graphs.compare import Comparison
+from graphs.registry import PIPELINES
 from triptych.llm.server import LocalModels
-from triptych.settings import ConfigError, Settings, load_settings
+from triptych.settings import ConfigError, Settings, load_settings, load_tracing_env
 from triptych.ui.training_jobs import TrainingJobs
 
 
 @st.cache_resource(show_spinner=False)
 def app_settings() -> Settings:
-    """Settings loaded once per process."""
+    """Settings loaded once per process (with `.env`'s tracing variables put into the environment)."""
+    load_tracing_env()
     return load_settings()
 
 
@@ -66,23 +68,6 @@ def ingest_tracker() -> IngestTracker:
     return IngestTracker()
 
 
-def known_domains(settings: Settings) -> list[str]:
-    """Demo domains and every domain with an index for the configured embedding model, sorted."""
-    from triptych.index import chroma_client, list_indexes, model_key
-    from triptych.ingest import demo_domains
-
-    names = set(demo_domains(settings.corpora_dir))
-    try:
-        names |= {
-            i.domain
-            for i in list_indexes(chroma_client(settings))
-            if model_key(i.embedding_model) == model_key(settings.embedding_model)
-        }
-    except Exception:  # noqa: BLE001 - an unreachable Chroma server shows up in the pages that use it
-        pass
-    return sorted(names)
-
-
 @st.cache_resource(show_spinner=False)
 def _demo_indexes_built(chroma_target: str, corpora_dir: str) -> bool:
     """Run once per index location and corpora folder (the cache key)."""
@@ -123,15 +108,23 @@ def settings_or_stop() -> Settings:
         raise  # unreachable: st.stop() raises
 
 
+def page_start(title: str) -> Settings:
+    """What every page does first: the settings (or stop with the fix), the sidebar status, the title."""
+    settings = settings_or_stop()
+    sidebar_status(settings)
+    st.title(title)
+    return settings
+
+
 def sidebar_status(settings: Settings) -> None:
     """Say in the sidebar which endpoints are in use (never keys)."""
+    endpoints = dict.fromkeys(spec.endpoint for spec in PIPELINES.values())  # in the registry's order
     with st.sidebar:
-        local = [p for p in ("prompt", "rag", "finetuned") if settings.endpoint(p).is_local]
-        if len(local) == 3:
+        if all(settings.endpoint(e).is_local for e in endpoints):
             st.caption("Running on embedded defaults: local SmolLM2 via llama.cpp, no keys, no internet.")
         else:
-            for p in ("prompt", "rag", "finetuned"):
-                st.caption(f"**{p}**: {settings.endpoint(p).model}")
+            for e in endpoints:
+                st.caption(f"**{e}**: {settings.endpoint(e).model}")
 
 
 @st.cache_resource(show_spinner=False)

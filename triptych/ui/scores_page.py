@@ -6,21 +6,10 @@ from typing import Any
 
 import streamlit as st
 
+from triptych.evaluate.store import list_runs
 from triptych.ui import resources
 
-settings = resources.settings_or_stop()
-resources.sidebar_status(settings)
-
-st.title("Scores")
-try:
-    from triptych.evaluate.store import list_runs
-except ImportError:
-    list_runs = None  # type: ignore[assignment]
-
-if list_runs is None:
-    st.info("The evaluation module is not installed in this build: run `triptych eval --domain <domain>`.")
-    st.stop()
-
+settings = resources.page_start("Scores")
 runs = list_runs(settings)
 if not runs:
     st.info("No evaluation runs yet: run `triptych eval --domain <domain>` and reload this page.")

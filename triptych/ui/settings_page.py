@@ -7,12 +7,8 @@ import streamlit as st
 from triptych.doctor import run_checks
 from triptych.settings import PIPELINE_ENDPOINTS
 from triptych.ui import resources
-from triptych.ui.resources import settings_or_stop, sidebar_status
 
-settings = settings_or_stop()
-sidebar_status(settings)
-
-st.title("Settings")
+settings = resources.page_start("Settings")
 st.subheader("Endpoints in use")
 st.caption("Keys are never shown: only the name of the variable each endpoint reads its key from.")
 rows = []
@@ -22,8 +18,8 @@ for p in PIPELINE_ENDPOINTS:
         {
             "pipeline": p,
             "model": cfg.model,
-            "base URL": cfg.base_url or cfg.provider.base_url or "embedded llama.cpp",
-            "key variable": cfg.api_key_env or cfg.provider.key_env or "(none needed)",
+            "base URL": cfg.endpoint_url() or "embedded llama.cpp",
+            "key variable": cfg.key_env or "(none needed)",
         }
     )
 st.dataframe(rows, hide_index=True)

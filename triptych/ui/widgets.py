@@ -1,5 +1,5 @@
 """Widgets shared by the pages: timing/token/cost badges, numbered sources with the supporting passage
-highlighted, the answer column, and a small gold-answer scorer.
+highlighted, the answer column, and the score against a gold answer.
 
 Document and model text is never rendered as HTML: it goes through `st.text`, or through
 `st.markdown` after `escape_markdown`, and highlighting uses Streamlit's own markdown directive
@@ -9,8 +9,6 @@ Document and model text is never rendered as HTML: it goes through `st.text`, or
 from __future__ import annotations
 
 import re
-import string
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,12 +16,12 @@ import streamlit as st
 
 from graphs.compare import PipelineResult
 from graphs.state import Source
+from triptych.evaluate import metrics
 
 # Characters that mean something to Streamlit's markdown (CommonMark, its directives, LaTeX, emoji).
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&])")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n{2,}")
-_ARTICLES = {"a", "an", "the"}
 
 
 def escape_markdown(text: str) -> str:
@@ -34,49 +32,11 @@ def escape_markdown(text: str) -> str:
 # --- scoring against the gold answer --------------------------------------------------------------
 
 
-def normalise(text: str) -> list[str]:
-    """SQuAD-style normalisation: lower case, no punctuation or articles; the tokens left."""
-    text = text.lower().translate(str.maketrans("", "", string.punctuation))
-    return [t for t in text.split() if t not in _ARTICLES]
-
-
-def token_f1(prediction: str, gold: str) -> float:
-    """Token-overlap F1 between an answer and a gold answer (0..1)."""
-    pred, ref = normalise(prediction), normalise(gold)
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if not pred or not ref or not common:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
-
-
-def contains(prediction: str, gold: str) -> bool:
-    """Whether the normalised gold answer appears in the normalised answer."""
-    ref = " ".join(normalise(gold))
-    return bool(ref) and ref in " ".join(normalise(prediction))
-
-
 def score_answer(answer: str, gold_answers: Sequence[str]) -> dict[str, float]:
-    """Best 'contains' and token-F1 over the gold answers.
-
-    Uses the evaluation's metrics (triptych.evaluate.metrics) when they are installed, so the page
-    and `triptych eval` agree; the small scorer above is the fallback.
-    """
+    """Best 'contains' and token-F1 over the gold answers, as `triptych eval` scores them."""
     if not answer or not gold_answers:
         return {"contains": 0.0, "f1": 0.0}
-    try:
-        from triptych.evaluate import metrics
-    except ImportError:
-        metrics = None  # type: ignore[assignment]
-    if metrics is not None:
-        return {
-            "contains": float(metrics.contains(answer, gold_answers)),
-            "f1": metrics.token_f1(answer, gold_answers),
-        }
-    return {
-        "contains": float(any(contains(answer, g) for g in gold_answers)),
-        "f1": max(token_f1(answer, g) for g in gold_answers),
-    }
+    return {"contains": float(metrics.contains(answer, gold_answers)), "f1": metrics.token_f1(answer, gold_answers)}
 
 
 def score_badge(scores: dict[str, float]) -> str:
