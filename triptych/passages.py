@@ -26,9 +26,11 @@ from rank_bm25 import BM25Okapi
 from triptych.evaluate.metrics import normalize_answer
 from triptych.retrieval import tokenize
 
-# A sentence ends at . ! ? (or a closing quote/bracket after them) followed by white space, or at a
-# line break: list items, table rows and headings are sentences of their own.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+# A sentence ends at . ! ? (or a closing quote/bracket after them) followed by white space. Lines
+# are joined (documents are often hard-wrapped) except where a line starts or ends a block: a blank
+# line, a heading, a list item or a table row stands alone.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+_BLOCK_LINE = re.compile(r"\s*(#{1,6}\s|[-*+\u2022]\s|\d+[.)]\s|\|)")
 _MIN_SENTENCE_CHARS = 3
 
 
@@ -48,21 +50,50 @@ class Sentence:
     end: int
 
 
+def _blocks(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each run of lines that belong together (a paragraph, a list item, a table row)."""
+    blocks: list[tuple[int, int]] = []
+    start = None
+    pos = 0
+    for line in text.splitlines(keepends=True):
+        body = line.strip()
+        standalone = bool(_BLOCK_LINE.match(line))
+        if not body or standalone:
+            if start is not None:
+                blocks.append((start, pos))
+                start = None
+            if body:
+                blocks.append((pos, pos + len(line)))
+        elif start is None:
+            start = pos
+        pos += len(line)
+    if start is not None:
+        blocks.append((start, pos))
+    return blocks
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence of `text`, in order, stripped of surrounding white space."""
     spans: list[tuple[int, int]] = []
-    pos = 0
-    for match in [*_SENTENCE_END.finditer(text), None]:
-        cut = match.start() if match else len(text)
-        # keep the closing quote or bracket with its sentence
-        end = cut + len(match.group(0).rstrip()) if match else cut
-        piece = text[pos:end]
-        lead = len(piece) - len(piece.lstrip())
-        s, e = pos + lead, pos + len(piece.rstrip())
-        if e - s >= _MIN_SENTENCE_CHARS:
-            spans.append((s, e))
-        pos = match.end() if match else len(text)
+    for block_start, block_end in _blocks(text):
+        pos = block_start
+        block = text[block_start:block_end]
+        ends = [block_start + m.end() for m in _SENTENCE_END.finditer(block)] + [block_end]
+        for end in ends:
+            piece = text[pos:end]
+            s, e = pos + len(piece) - len(piece.lstrip()), pos + len(piece.rstrip())
+            if e - s >= _MIN_SENTENCE_CHARS:
+                spans.append((s, e))
+            pos = end
     return spans
+
+
+def is_answer_candidate(sentence: str) -> bool:
+    """Whether a sentence can answer anything: not a heading, a bold title line or a two-word fragment."""
+    text = sentence.strip()
+    if text.startswith("#") or (text.startswith("**") and text.endswith("**")):
+        return False
+    return len(text.split()) >= 3 or any(ch.isdigit() for ch in text) or "|" in text
 
 
 @dataclass(frozen=True)
@@ -122,7 +153,8 @@ def _scores(question: str, sentences: list[Sentence], embed: Callable[[list[str]
     query = tokenize(question)
     lexical = np.zeros(len(sentences))
     if query and any(tokens):
-        lexical = np.asarray(BM25Okapi([t or ["\u2205"] for t in tokens]).get_scores(query), dtype=float)
+        bm25 = BM25Okapi([t or ["\u2205"] for t in tokens], k1=1.2, b=0.3)  # b: short sentences are not better
+        lexical = np.asarray(bm25.get_scores(query), dtype=float)
         lexical = np.clip(lexical, 0.0, None)
         top = lexical.max()
         lexical = lexical / top if top > 0 else lexical
@@ -132,7 +164,8 @@ def _scores(question: str, sentences: list[Sentence], embed: Callable[[list[str]
         cosine = vectors[1:] @ vectors[0]
         score = score + config.vector_weight * np.asarray(cosine, dtype=float)
     prior = np.asarray([1.0 / (rank_of[s.n] + 1) for s in sentences])
-    return score + config.rank_weight * prior
+    candidate = np.asarray([0.0 if is_answer_candidate(s.text) else -1e9 for s in sentences])
+    return score + config.rank_weight * prior + candidate
 
 
 def select_excerpts(
