@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import openai
 
 from graphs.context import PipelineContext, RetrieverLike
 from graphs.registry import DEFAULT_PIPELINES, PipelineSpec, get_spec
-from graphs.state import Source
+from graphs.result import PipelineResult
 from triptych.bridge import run_relaying
 from triptych.finetune import registry as finetuned_models
 from triptych.llm.factory import make_chat_model, resolve_endpoint
@@ -27,32 +27,6 @@ from triptych.qa import domain_qa
 from triptych.settings import ConfigError, Settings
 
 EventKind = Literal["queued", "started", "token", "done"]
-
-
-@dataclass
-class PipelineResult:
-    """One column of a comparison."""
-
-    pipeline: str
-    label: str
-    answer: str = ""
-    model: str = ""
-    sources: list[Source] = field(default_factory=list)
-    messages: list[dict[str, str]] = field(default_factory=list)
-    setup_s: float | None = None  # resolving the endpoint, starting the local server (not in ttft/total)
-    queued_s: float | None = None
-    ttft_s: float | None = None
-    total_s: float | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cost_usd: float = 0.0
-    notice: str | None = None
-    found_in: list[int] = field(default_factory=list)  # sources holding the answer's words (matched, not cited)
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict for JSON."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -200,7 +174,7 @@ class Comparison:
 
         try:
             state = await asyncio.wait_for(body(), timeout)
-            result = PipelineResult(pipeline=spec.id, label=spec.label, setup_s=setup[0], **_result_fields(state))
+            result = PipelineResult.from_state(spec.id, spec.label, state, setup_s=setup[0])
         except TimeoutError:
             result = PipelineResult(
                 spec.id,
@@ -233,11 +207,3 @@ class Comparison:
     ) -> dict[str, PipelineResult]:  # fmt: skip
         """`arun` for synchronous callers (CLI, Streamlit); `on_event` is called in the caller's thread."""
         return run_relaying(lambda report: self.arun(question, domain, pipelines, on_event=report), on_event)
-
-
-FIELDS = ("answer", "model", "sources", "messages", "queued_s", "ttft_s", "total_s", "prompt_tokens",
-          "completion_tokens", "cost_usd", "notice", "found_in")  # fmt: skip
-
-
-def _result_fields(state: dict[str, Any]) -> dict[str, Any]:
-    return {k: state[k] for k in FIELDS if k in state and state[k] is not None}

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from graphs.context import PipelineContext, load_prompt
-from graphs.state import PipelineState, Source
+from graphs.state import Answer, PipelineState
 from triptych.llm.generate import stream_answer
 from triptych.passages import excerpts_context, found_in, select_excerpts
 
@@ -30,12 +31,7 @@ async def retrieve(state: PipelineState, runtime: Runtime[PipelineContext]) -> d
         domain = state.get("domain") or "NAME"
         raise LookupError(f"no document index for domain {domain!r}: run `triptych ingest PATH --domain {domain}`")
     chunks = await asyncio.to_thread(ctx.retriever.search, state["question"])
-    sources = [
-        Source(n=i, doc_id=c.doc_id, source=c.source, title=c.title, text=c.text, start=c.start, end=c.end,
-               score=float(c.score), page=getattr(c, "page", None), section=getattr(c, "section", None))
-        for i, c in enumerate(chunks, start=1)
-    ]  # fmt: skip
-    return {"sources": sources}
+    return {"sources": [replace(c, n=i) for i, c in enumerate(chunks, start=1)]}
 
 
 def has_sources(state: PipelineState) -> str:
@@ -80,7 +76,7 @@ def template(name: str, ctx: PipelineContext, **fields: str) -> str:
     return text
 
 
-async def generate(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+async def generate(state: PipelineState, runtime: Runtime[PipelineContext]) -> Answer:
     """Stream the answer from the pipeline's model, waiting for the shared local model if needed."""
     ctx = runtime.context
     assert ctx.chat is not None, "generate needs a chat model"
@@ -99,27 +95,21 @@ async def generate(state: PipelineState, runtime: Runtime[PipelineContext]) -> d
             usage_counter=ctx.usage_counter,
             started_at=ctx.started_at,
         )
-    return {
-        "answer": result.answer,
-        "model": result.model,
-        "queued_s": queued,
-        "ttft_s": result.ttft_s,
-        "total_s": result.latency_s,
-        "prompt_tokens": result.prompt_tokens,
-        "completion_tokens": result.completion_tokens,
-        "cost_usd": ctx.cost(result.prompt_tokens, result.completion_tokens),
-    }
+    cost = ctx.cost(result.prompt_tokens, result.completion_tokens)
+    return Answer(answer=result.answer, model=result.model, queued_s=queued, ttft_s=result.ttft_s,
+                  total_s=result.latency_s, prompt_tokens=result.prompt_tokens,
+                  completion_tokens=result.completion_tokens, cost_usd=cost)  # fmt: skip
 
 
-def fixed_answer(ctx: PipelineContext, answer: str, notice: str | None) -> dict[str, Any]:
+def fixed_answer(ctx: PipelineContext, answer: str, notice: str | None) -> Answer:
     """An answer given without calling the model (timed, zero tokens)."""
     ctx.emit("token", answer)
     t = elapsed(ctx)
-    return {"answer": answer, "model": ctx.model, "notice": notice, "queued_s": 0.0, "ttft_s": t, "total_s": t,
-            "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "messages": []}  # fmt: skip
+    return Answer(answer=answer, model=ctx.model, notice=notice, queued_s=0.0, ttft_s=t, total_s=t, prompt_tokens=0,
+                  completion_tokens=0, cost_usd=0.0)  # fmt: skip
 
 
-async def no_context(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+async def no_context(state: PipelineState, runtime: Runtime[PipelineContext]) -> Answer:
     """Nothing scored above the minimum: say so rather than let the model guess."""
     return fixed_answer(runtime.context, NOT_IN_DOCUMENTS, "no passage scored above the minimum score")
 
@@ -129,7 +119,7 @@ def is_available(state: PipelineState, runtime: Runtime[PipelineContext]) -> boo
     return runtime.context.unavailable is None
 
 
-async def not_available(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+async def not_available(state: PipelineState, runtime: Runtime[PipelineContext]) -> Answer:
     """Explain why there is no answer (e.g. no adapter trained yet) instead of failing."""
     ctx = runtime.context
     return fixed_answer(ctx, "", ctx.unavailable)
