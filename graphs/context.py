@@ -56,9 +56,7 @@ class PipelineContext:
     prompts_dir: Path | None = None
     # Generations that share the local model's cores wait here, one (or N) at a time.
     gate: asyncio.Semaphore | None = None
-    # Called with (kind, text) for 'queued', 'started' and each 'token'.
-    emit: Callable[[str, str], None] = lambda kind, text: None
-    started_at: float = field(default_factory=time.perf_counter)
+    started_at: float = field(default_factory=time.perf_counter)  # the pipeline's clock: built, then run at once
     unavailable: str | None = None  # why this pipeline cannot answer (e.g. not fine-tuned yet)
 
     def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float:

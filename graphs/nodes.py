@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from graphs.context import PipelineContext, load_prompt
@@ -17,6 +18,15 @@ from triptych.llm.generate import stream_answer
 from triptych.passages import excerpts_context, found_in, select_excerpts
 
 NOT_IN_DOCUMENTS = "Not in the documents."
+
+
+def report(kind: str, text: str = "") -> None:
+    """Tell whoever streams the graph with stream_mode "custom": 'queued', 'started' or a 'token' of text."""
+    try:
+        write = get_stream_writer()
+    except RuntimeError:  # called outside a graph run (a node tested directly)
+        return
+    write({"kind": kind, "text": text})
 
 
 def elapsed(ctx: PipelineContext) -> float:
@@ -83,15 +93,15 @@ async def generate(state: PipelineState, runtime: Runtime[PipelineContext]) -> A
     wait_from = time.perf_counter()
     gate = ctx.gate if ctx.gate is not None else contextlib.nullcontext()
     if ctx.gate is not None and ctx.gate.locked():
-        ctx.emit("queued", "")
+        report("queued")
     async with gate:
         queued = time.perf_counter() - wait_from
-        ctx.emit("started", "")
+        report("started")
         result = await stream_answer(
             ctx.chat,
             to_lc(state["messages"]),
             ctx.model,
-            on_token=lambda t: ctx.emit("token", t),
+            on_token=lambda t: report("token", t),
             usage_counter=ctx.usage_counter,
             started_at=ctx.started_at,
         )
@@ -103,7 +113,7 @@ async def generate(state: PipelineState, runtime: Runtime[PipelineContext]) -> A
 
 def fixed_answer(ctx: PipelineContext, answer: str, notice: str | None) -> Answer:
     """An answer given without calling the model (timed, zero tokens)."""
-    ctx.emit("token", answer)
+    report("token", answer)
     t = elapsed(ctx)
     return Answer(answer=answer, model=ctx.model, notice=notice, queued_s=0.0, ttft_s=t, total_s=t, prompt_tokens=0,
                   completion_tokens=0, cost_usd=0.0)  # fmt: skip

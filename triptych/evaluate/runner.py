@@ -183,7 +183,7 @@ class Evaluation:
 
         async def one(record: QARecord, pipelines: list[str]) -> None:
             async with gate:
-                results = await self.comparison.arun(record.question, domain, pipelines)
+                results = await self.comparison.arun(record.question, domain, pipelines, eval_run=run.run_id)
                 retrieved = None
                 if any(get_spec(p).uses_retrieval for p in pipelines):
                     retrieved = await asyncio.to_thread(self._retrieve, domain, record.question)

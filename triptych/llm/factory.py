@@ -61,10 +61,13 @@ def resolve_endpoint(
     pipeline: str,
     local: LocalModels | None = None,
     lora: tuple[str, Path] | None = None,
+    *,
+    model: str | None = None,
 ) -> ResolvedEndpoint:
     """Turn a pipeline's settings into a concrete endpoint, starting the local server if needed.
 
     `lora` is `(alias, adapter.gguf)` for a local fine-tuned model; the base model otherwise.
+    `model` names another model on a remote endpoint than the configured one (a hosted `ft:...` model).
     Raises ConfigError (missing key) or ModelServerError (local server, unknown model name).
     """
     cfg: EndpointConfig = settings.endpoint(pipeline)
@@ -79,7 +82,7 @@ def resolve_endpoint(
         return ResolvedEndpoint(
             pipeline, "local", server.base_url, model, None, usage_counter=server.token_counter(), **common
         )
-    return ResolvedEndpoint(pipeline, cfg.provider.name, cfg.endpoint_url(), cfg.model_name, api_key, **common)
+    return ResolvedEndpoint(pipeline, cfg.provider.name, cfg.endpoint_url(), model or cfg.model_name, api_key, **common)
 
 
 def make_chat_model(
