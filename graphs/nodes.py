@@ -12,8 +12,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
-from graphs.context import PipelineContext, load_prompt
+from graphs.context import PipelineContext, as_langchain, load_prompt
 from graphs.state import Answer, PipelineState
+from triptych.documents.chunking import Chunk
 from triptych.llm.generate import stream_answer
 from triptych.passages import excerpts_context, found_in, select_excerpts
 
@@ -40,8 +41,8 @@ async def retrieve(state: PipelineState, runtime: Runtime[PipelineContext]) -> d
     if ctx.retriever is None:
         domain = state.get("domain") or "NAME"
         raise LookupError(f"no document index for domain {domain!r}: run `triptych ingest PATH --domain {domain}`")
-    chunks = await asyncio.to_thread(ctx.retriever.search, state["question"])
-    return {"sources": [replace(c, n=i) for i, c in enumerate(chunks, start=1)]}
+    documents = await as_langchain(ctx.retriever).ainvoke(state["question"])  # a retriever step in traces
+    return {"sources": [replace(Chunk.from_document(d), n=i) for i, d in enumerate(documents, start=1)]}
 
 
 def has_sources(state: PipelineState) -> str:

@@ -16,6 +16,10 @@ from dataclasses import replace
 
 import numpy as np
 from chromadb.api import ClientAPI
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, SkipValidation
 from rank_bm25 import BM25Okapi
 
 from triptych.documents.chunking import Chunk
@@ -81,8 +85,20 @@ def lexical_index(index: DomainIndex) -> LexicalIndex:
     return built
 
 
-class Retriever:
-    """Top-k search over one domain index, with a minimum cosine score and optional hybrid fusion."""
+class Retriever(BaseRetriever):
+    """Top-k search over one domain index, with a minimum cosine score and optional hybrid fusion.
+
+    A LangChain retriever: `invoke(query)` returns `Document`s (a chunk's fields, its cosine `score`
+    among them, as metadata), so a trace shows the retrieval step; `search` returns the chunks.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    index: DomainIndex
+    embedder: SkipValidation[Embedder]
+    top_k: int
+    min_score: float
+    hybrid: bool
 
     def __init__(self, index: DomainIndex, embedder: Embedder, *, top_k: int, min_score: float, hybrid: bool) -> None:
         if model_key(embedder.model_name) != model_key(index.embedding_model):
@@ -92,11 +108,12 @@ class Retriever:
             )
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1 (got {top_k})")
-        self.index = index
-        self.embedder = embedder
-        self.top_k = top_k
-        self.min_score = min_score
-        self.hybrid = hybrid
+        super().__init__(index=index, embedder=embedder, top_k=top_k, min_score=min_score, hybrid=hybrid)
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
+    ) -> list[Document]:
+        return [c.to_document() for c in self.search(query, k)]
 
     def search(self, query: str, k: int | None = None) -> list[Chunk]:
         """The best `k` (default top_k) chunks scoring at least min_score, best first."""
