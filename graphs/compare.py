@@ -1,9 +1,11 @@
 """Run the selected pipelines at once on one question: stream their tokens, time them, isolate failures.
 
-Each pipeline gets its own context (endpoint, retriever, few-shot examples). Generations that run
-on the embedded model share its cores, so they pass a gate (TRIPTYCH_LOCAL_CONCURRENCY at a time)
-and report 'queued' while they wait; remote endpoints run freely. One pipeline's error or timeout
-becomes that pipeline's result; the others finish.
+Each pipeline's spec builds its own context (graphs/registry.py); this module only runs them.
+Generations that run on the embedded model share its cores, so they pass a gate
+(TRIPTYCH_LOCAL_CONCURRENCY at a time) and report 'queued' while they wait; remote endpoints run
+freely. Progress and tokens arrive through LangGraph's "custom" stream; every run carries a config
+naming its pipeline, domain, question and evaluation run (for LangSmith traces). One pipeline's
+error or timeout becomes that pipeline's result; the others finish.
 """
 
 from __future__ import annotations
@@ -11,48 +13,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import openai
+from langchain_core.runnables import RunnableConfig
 
 from graphs.context import PipelineContext, RetrieverLike
 from graphs.registry import DEFAULT_PIPELINES, PipelineSpec, get_spec
-from graphs.state import Source
+from graphs.result import PipelineResult
 from triptych.bridge import run_relaying
-from triptych.finetune import registry as finetuned_models
-from triptych.llm.factory import make_chat_model, resolve_endpoint
 from triptych.llm.server import LocalModels, ModelServerError
-from triptych.qa import domain_qa
 from triptych.settings import ConfigError, Settings
 
 EventKind = Literal["queued", "started", "token", "done"]
-
-
-@dataclass
-class PipelineResult:
-    """One column of a comparison."""
-
-    pipeline: str
-    label: str
-    answer: str = ""
-    model: str = ""
-    sources: list[Source] = field(default_factory=list)
-    messages: list[dict[str, str]] = field(default_factory=list)
-    setup_s: float | None = None  # resolving the endpoint, starting the local server (not in ttft/total)
-    queued_s: float | None = None
-    ttft_s: float | None = None
-    total_s: float | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cost_usd: float = 0.0
-    notice: str | None = None
-    found_in: list[int] = field(default_factory=list)  # sources holding the answer's words (matched, not cited)
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict for JSON."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -90,7 +64,11 @@ def describe_error(exc: BaseException) -> str:
 
 
 class Comparison:
-    """Runs pipelines side by side. Create once per process; `stream()`/`run()` per question."""
+    """Runs pipelines side by side. Create once per process; `stream()`/`run()` per question.
+
+    `prepare(spec, domain, gate)` replaces how a pipeline's context is built (tests hand in fakes);
+    `retriever_for(domain)` how a domain's retriever is.
+    """
 
     def __init__(
         self,
@@ -122,60 +100,26 @@ class Comparison:
         self._retrievers.pop(domain, None)
 
     def prepare(self, spec: PipelineSpec, domain: str | None, gate: asyncio.Semaphore) -> PipelineContext:
-        """Resolve the pipeline's endpoint (starting the local server if needed), retriever and shots."""
-        s = self.settings
-        cfg = s.endpoint(spec.endpoint)
-        lora = None
-        if spec.uses_adapter and cfg.is_local:
-            if not domain:
-                return PipelineContext(
-                    chat=None, model="", unavailable="pick a domain: adapters are trained per domain"
-                )
-            adapter = finetuned_models.active_adapter(s, domain)
-            if adapter is None:
-                return PipelineContext(
-                    chat=None,
-                    model="",
-                    unavailable=f"not fine-tuned yet: run `triptych finetune --domain {domain}`",
-                )
-            lora = (adapter.alias, adapter.gguf_path)
-        if spec.uses_retrieval and not domain:
-            raise LookupError("pick a domain: retrieval needs a document collection")
-        endpoint = resolve_endpoint(s, spec.endpoint, self.local, lora)
-        if (
-            spec.uses_adapter
-            and cfg.provider.name == "openai"
-            and domain
-            and (ft := finetuned_models.hosted_model(s, domain))
-        ):
-            endpoint = replace(endpoint, model=ft)  # the domain's hosted fine-tuned model (`ft:...`)
-        return PipelineContext(
-            chat=make_chat_model(endpoint, s),
-            model=endpoint.model,
-            usage_counter=endpoint.usage_counter,
-            price_in_per_1k=endpoint.price_in_per_1k,
-            price_out_per_1k=endpoint.price_out_per_1k,
-            retriever=(retriever := self.retriever(domain) if spec.uses_retrieval and domain else None),
-            selection=s.selection(),
-            embed=getattr(getattr(retriever, "embedder", None), "embed_documents", None),
-            few_shot=domain_qa(s.corpora_dir, domain, "train") if domain and spec.id == "prompt" else [],
-            prompts_dir=s.prompts_dir,
-            gate=gate if endpoint.is_local else None,
-        )
+        """The spec's own context, with this runner's local models, cached retrievers and gate."""
+        return spec.build_context(self.settings, domain, local=self.local, retriever_for=self.retriever, gate=gate)
 
     async def stream(
-        self, question: str, domain: str | None = None, pipelines: Sequence[str] | None = None
-    ) -> AsyncIterator[Event]:
+        self, question: str, domain: str | None = None, pipelines: Sequence[str] | None = None,
+        eval_run: str | None = None,
+    ) -> AsyncIterator[Event]:  # fmt: skip
         """Start every pipeline now; yield their events as they happen, each ending with 'done'."""
         specs = [get_spec(p) for p in (pipelines or DEFAULT_PIPELINES)]
-        queue: asyncio.Queue[Event] = asyncio.Queue()
+        events: asyncio.Queue[Event] = asyncio.Queue()
         gate = asyncio.Semaphore(self.settings.local_concurrency)
-        tasks = [asyncio.create_task(self._run_one(spec, question, domain, gate, queue)) for spec in specs]
+        tasks = [
+            asyncio.create_task(self._run_one(spec, question, domain, gate, events.put_nowait, eval_run))
+            for spec in specs
+        ]
         try:
             while True:
-                event = await queue.get()
+                event = await events.get()
                 yield event
-                if event.kind == "done" and all(t.done() for t in tasks) and queue.empty():
+                if event.kind == "done" and all(t.done() for t in tasks) and events.empty():
                     return
         finally:
             for task in tasks:
@@ -183,24 +127,28 @@ class Comparison:
 
     async def _run_one(
         self, spec: PipelineSpec, question: str, domain: str | None, gate: asyncio.Semaphore,
-        queue: asyncio.Queue[Event],
+        send: Callable[[Event], None], eval_run: str | None,
     ) -> None:  # fmt: skip
         started = time.perf_counter()
         timeout = self.settings.pipeline_timeout_s
         setup: list[float] = []
 
-        def emit(kind: str, text: str) -> None:
-            queue.put_nowait(Event(spec.id, kind, text))  # type: ignore[arg-type]
-
         async def body() -> dict[str, Any]:
             ctx = await asyncio.to_thread(self._prepare, spec, domain, gate)
-            ctx.started_at, ctx.emit = time.perf_counter(), emit
-            setup.append(ctx.started_at - started)
-            return await spec.graph().ainvoke({"question": question, "domain": domain}, context=ctx)
+            setup.append(ctx.started_at - started)  # the context's clock starts once it is built
+            state: dict[str, Any] = {}
+            inputs = {"question": question, "domain": domain}
+            config = run_config(spec, question, domain, eval_run)
+            async for mode, part in spec.graph().astream(inputs, config, context=ctx, stream_mode=["custom", "values"]):
+                if mode == "custom":
+                    send(Event(spec.id, part["kind"], part.get("text", "")))
+                else:
+                    state = part
+            return state
 
         try:
             state = await asyncio.wait_for(body(), timeout)
-            result = PipelineResult(pipeline=spec.id, label=spec.label, setup_s=setup[0], **_result_fields(state))
+            result = PipelineResult.from_state(spec.id, spec.label, state, setup_s=setup[0])
         except TimeoutError:
             result = PipelineResult(
                 spec.id,
@@ -211,16 +159,16 @@ class Comparison:
         except Exception as exc:  # noqa: BLE001 - one pipeline's failure must not stop the others
             result = PipelineResult(spec.id, spec.label, error=describe_error(exc),
                                     total_s=time.perf_counter() - started)  # fmt: skip
-        queue.put_nowait(Event(spec.id, "done", result=result))
+        send(Event(spec.id, "done", result=result))
 
     async def arun(
         self, question: str, domain: str | None = None, pipelines: Sequence[str] | None = None,
-        on_event: Callable[[Event], None] | None = None,
+        on_event: Callable[[Event], None] | None = None, eval_run: str | None = None,
     ) -> dict[str, PipelineResult]:  # fmt: skip
         """Run to the end; the results by pipeline id, in the order asked."""
         order = list(pipelines or DEFAULT_PIPELINES)
         results: dict[str, PipelineResult] = {}
-        async for event in self.stream(question, domain, order):
+        async for event in self.stream(question, domain, order, eval_run):
             if on_event is not None:
                 on_event(event)
             if event.kind == "done" and event.result is not None:
@@ -235,9 +183,9 @@ class Comparison:
         return run_relaying(lambda report: self.arun(question, domain, pipelines, on_event=report), on_event)
 
 
-FIELDS = ("answer", "model", "sources", "messages", "queued_s", "ttft_s", "total_s", "prompt_tokens",
-          "completion_tokens", "cost_usd", "notice", "found_in")  # fmt: skip
-
-
-def _result_fields(state: dict[str, Any]) -> dict[str, Any]:
-    return {k: state[k] for k in FIELDS if k in state and state[k] is not None}
+def run_config(spec: PipelineSpec, question: str, domain: str | None, eval_run: str | None) -> RunnableConfig:
+    """The graph run's name, tags and metadata, as a LangSmith trace shows them."""
+    tags = ["triptych", f"pipeline:{spec.id}"] + ([f"domain:{domain}"] if domain else [])
+    tags += [f"eval:{eval_run}"] if eval_run else []
+    metadata = {"pipeline": spec.id, "domain": domain, "question": question, "eval_run_id": eval_run}
+    return RunnableConfig(run_name=f"triptych:{spec.id}", tags=tags, metadata=metadata)

@@ -13,8 +13,13 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
+from langchain_core.retrievers import BaseRetriever
+from pydantic import SkipValidation
 
+from triptych.documents.chunking import Chunk
 from triptych.llm.factory import UsageCounter
 from triptych.passages import SelectionConfig
 from triptych.qa import QARecord
@@ -23,11 +28,25 @@ PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 
 
 class RetrieverLike(Protocol):
-    """What the RAG graphs need from triptych.retrieval.Retriever."""
+    """What the RAG graphs need from triptych.retrieval.Retriever (the fakes in tests have just this)."""
 
-    def search(self, query: str, k: int | None = None) -> list:  # list[RetrievedChunk]
+    def search(self, query: str, k: int | None = None) -> list[Chunk]:
         """Top chunks for the query, best first, none below the minimum score."""
         ...
+
+
+class SearchRetriever(BaseRetriever):
+    """Any `RetrieverLike` as a LangChain retriever, returning its chunks as `Document`s."""
+
+    searcher: SkipValidation[RetrieverLike]
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return [c.to_document() for c in self.searcher.search(query)]
+
+
+def as_langchain(retriever: RetrieverLike) -> BaseRetriever:
+    """The retriever itself where it is a LangChain one (triptych.retrieval.Retriever), else wrapped."""
+    return retriever if isinstance(retriever, BaseRetriever) else SearchRetriever(searcher=retriever)
 
 
 def load_prompt(name: str, prompts_dir: Path | None = None) -> str:
@@ -56,9 +75,7 @@ class PipelineContext:
     prompts_dir: Path | None = None
     # Generations that share the local model's cores wait here, one (or N) at a time.
     gate: asyncio.Semaphore | None = None
-    # Called with (kind, text) for 'queued', 'started' and each 'token'.
-    emit: Callable[[str, str], None] = lambda kind, text: None
-    started_at: float = field(default_factory=time.perf_counter)
+    started_at: float = field(default_factory=time.perf_counter)  # the pipeline's clock: built, then run at once
     unavailable: str | None = None  # why this pipeline cannot answer (e.g. not fine-tuned yet)
 
     def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float:

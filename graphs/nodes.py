@@ -5,17 +5,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
-from graphs.context import PipelineContext, load_prompt
-from graphs.state import PipelineState, Source
+from graphs.context import PipelineContext, as_langchain, load_prompt
+from graphs.state import Answer, PipelineState
+from triptych.documents.chunking import Chunk
 from triptych.llm.generate import stream_answer
 from triptych.passages import excerpts_context, found_in, select_excerpts
 
 NOT_IN_DOCUMENTS = "Not in the documents."
+
+
+def report(kind: str, text: str = "") -> None:
+    """Tell whoever streams the graph with stream_mode "custom": 'queued', 'started' or a 'token' of text."""
+    try:
+        write = get_stream_writer()
+    except RuntimeError:  # called outside a graph run (a node tested directly)
+        return
+    write({"kind": kind, "text": text})
 
 
 def elapsed(ctx: PipelineContext) -> float:
@@ -29,13 +41,8 @@ async def retrieve(state: PipelineState, runtime: Runtime[PipelineContext]) -> d
     if ctx.retriever is None:
         domain = state.get("domain") or "NAME"
         raise LookupError(f"no document index for domain {domain!r}: run `triptych ingest PATH --domain {domain}`")
-    chunks = await asyncio.to_thread(ctx.retriever.search, state["question"])
-    sources = [
-        Source(n=i, doc_id=c.doc_id, source=c.source, title=c.title, text=c.text, start=c.start, end=c.end,
-               score=float(c.score), page=getattr(c, "page", None), section=getattr(c, "section", None))
-        for i, c in enumerate(chunks, start=1)
-    ]  # fmt: skip
-    return {"sources": sources}
+    documents = await as_langchain(ctx.retriever).ainvoke(state["question"])  # a retriever step in traces
+    return {"sources": [replace(Chunk.from_document(d), n=i) for i, d in enumerate(documents, start=1)]}
 
 
 def has_sources(state: PipelineState) -> str:
@@ -80,46 +87,40 @@ def template(name: str, ctx: PipelineContext, **fields: str) -> str:
     return text
 
 
-async def generate(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+async def generate(state: PipelineState, runtime: Runtime[PipelineContext]) -> Answer:
     """Stream the answer from the pipeline's model, waiting for the shared local model if needed."""
     ctx = runtime.context
     assert ctx.chat is not None, "generate needs a chat model"
     wait_from = time.perf_counter()
     gate = ctx.gate if ctx.gate is not None else contextlib.nullcontext()
     if ctx.gate is not None and ctx.gate.locked():
-        ctx.emit("queued", "")
+        report("queued")
     async with gate:
         queued = time.perf_counter() - wait_from
-        ctx.emit("started", "")
+        report("started")
         result = await stream_answer(
             ctx.chat,
             to_lc(state["messages"]),
             ctx.model,
-            on_token=lambda t: ctx.emit("token", t),
+            on_token=lambda t: report("token", t),
             usage_counter=ctx.usage_counter,
             started_at=ctx.started_at,
         )
-    return {
-        "answer": result.answer,
-        "model": result.model,
-        "queued_s": queued,
-        "ttft_s": result.ttft_s,
-        "total_s": result.latency_s,
-        "prompt_tokens": result.prompt_tokens,
-        "completion_tokens": result.completion_tokens,
-        "cost_usd": ctx.cost(result.prompt_tokens, result.completion_tokens),
-    }
+    cost = ctx.cost(result.prompt_tokens, result.completion_tokens)
+    return Answer(answer=result.answer, model=result.model, queued_s=queued, ttft_s=result.ttft_s,
+                  total_s=result.latency_s, prompt_tokens=result.prompt_tokens,
+                  completion_tokens=result.completion_tokens, cost_usd=cost)  # fmt: skip
 
 
-def fixed_answer(ctx: PipelineContext, answer: str, notice: str | None) -> dict[str, Any]:
+def fixed_answer(ctx: PipelineContext, answer: str, notice: str | None) -> Answer:
     """An answer given without calling the model (timed, zero tokens)."""
-    ctx.emit("token", answer)
+    report("token", answer)
     t = elapsed(ctx)
-    return {"answer": answer, "model": ctx.model, "notice": notice, "queued_s": 0.0, "ttft_s": t, "total_s": t,
-            "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "messages": []}  # fmt: skip
+    return Answer(answer=answer, model=ctx.model, notice=notice, queued_s=0.0, ttft_s=t, total_s=t, prompt_tokens=0,
+                  completion_tokens=0, cost_usd=0.0)  # fmt: skip
 
 
-async def no_context(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+async def no_context(state: PipelineState, runtime: Runtime[PipelineContext]) -> Answer:
     """Nothing scored above the minimum: say so rather than let the model guess."""
     return fixed_answer(runtime.context, NOT_IN_DOCUMENTS, "no passage scored above the minimum score")
 
@@ -129,7 +130,7 @@ def is_available(state: PipelineState, runtime: Runtime[PipelineContext]) -> boo
     return runtime.context.unavailable is None
 
 
-async def not_available(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+async def not_available(state: PipelineState, runtime: Runtime[PipelineContext]) -> Answer:
     """Explain why there is no answer (e.g. no adapter trained yet) instead of failing."""
     ctx = runtime.context
     return fixed_answer(ctx, "", ctx.unavailable)

@@ -1,17 +1,51 @@
 """The pipelines Triptych can compare, with uniform metadata the UI and CLI loop over.
 
-Adding a pipeline is one module with a `compile()` plus one entry here.
+Adding a pipeline is one module with a `compile()` plus one entry here. Each spec also builds what
+its graph needs for one question (`build_context`): its model, retriever and few-shot examples.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from langgraph.graph.state import CompiledStateGraph
 
 from graphs import finetuned, finetuned_rag, prompt, rag
+from graphs.context import PipelineContext, RetrieverLike
+from triptych.finetune import registry as finetuned_models
+from triptych.llm.factory import make_chat_model, resolve_endpoint
+from triptych.llm.server import LocalModels
+from triptych.qa import domain_qa
+from triptych.settings import EndpointConfig, Settings
+
+
+class NotFineTuned(Exception):
+    """The domain has no fine-tuned model yet; the message says what to run."""
+
+
+def fine_tuned_model(
+    settings: Settings, cfg: EndpointConfig, domain: str | None
+) -> tuple[tuple[str, Path] | None, str | None]:
+    """The domain's fine-tuned model: `(lora, None)` for a local adapter, `(None, "ft:...")` for a hosted one.
+
+    `(None, None)` where the endpoint serves the fine-tuned model itself (a custom URL) or OpenAI has
+    none for the domain yet (the configured base model answers). Raises NotFineTuned for a local
+    endpoint without an adapter.
+    """
+    if cfg.is_local:
+        if not domain:
+            raise NotFineTuned("pick a domain: adapters are trained per domain")
+        adapter = finetuned_models.active_adapter(settings, domain)
+        if adapter is None:
+            raise NotFineTuned(f"not fine-tuned yet: run `triptych finetune --domain {domain}`")
+        return (adapter.alias, adapter.gguf_path), None
+    if cfg.provider.name == "openai" and domain:
+        return None, finetuned_models.hosted_model(settings, domain)
+    return None, None
 
 
 @dataclass(frozen=True)
@@ -25,18 +59,55 @@ class PipelineSpec:
     endpoint: str  # whose settings it uses: prompt, rag or finetuned
     uses_retrieval: bool = False
     uses_adapter: bool = False  # needs the domain's fine-tuned model
+    uses_few_shot: bool = False  # shows the domain's training Q&A as examples
     default: bool = True  # selected unless the user changes it
 
     def graph(self) -> CompiledStateGraph:
         """The compiled graph (compiled once per process)."""
         return _compiled(self.id)
 
+    def build_context(
+        self,
+        settings: Settings,
+        domain: str | None,
+        *,
+        local: LocalModels | None = None,
+        retriever_for: Callable[[str], RetrieverLike | None] | None = None,
+        gate: asyncio.Semaphore | None = None,
+    ) -> PipelineContext:
+        """What the graph needs for one question: its model (starting the local server if needed), the
+        domain's retriever (from `retriever_for`) and few-shot examples; `gate` is shared by local generations.
+        """
+        lora = model = None
+        if self.uses_adapter:
+            try:
+                lora, model = fine_tuned_model(settings, settings.endpoint(self.endpoint), domain)
+            except NotFineTuned as why:
+                return PipelineContext(chat=None, model="", unavailable=str(why))
+        if self.uses_retrieval and not domain:
+            raise LookupError("pick a domain: retrieval needs a document collection")
+        endpoint = resolve_endpoint(settings, self.endpoint, local, lora, model=model)
+        retriever = retriever_for(domain) if self.uses_retrieval and domain and retriever_for else None
+        return PipelineContext(
+            chat=make_chat_model(endpoint, settings),
+            model=endpoint.model,
+            usage_counter=endpoint.usage_counter,
+            price_in_per_1k=endpoint.price_in_per_1k,
+            price_out_per_1k=endpoint.price_out_per_1k,
+            retriever=retriever,
+            selection=settings.selection(),
+            embed=getattr(getattr(retriever, "embedder", None), "embed_documents", None),
+            few_shot=domain_qa(settings.corpora_dir, domain, "train") if domain and self.uses_few_shot else [],
+            prompts_dir=settings.prompts_dir,
+            gate=gate if endpoint.is_local else None,
+        )
+
 
 PIPELINES: dict[str, PipelineSpec] = {
     spec.id: spec
     for spec in (
         PipelineSpec("prompt", "Prompt", "Base model + engineered prompt (role, rules, few-shot); no documents.",
-                     prompt.compile, endpoint="prompt"),
+                     prompt.compile, endpoint="prompt", uses_few_shot=True),
         PipelineSpec("rag", "RAG", "Same base model, answering only from retrieved document chunks, cited [n].",
                      rag.compile, endpoint="rag", uses_retrieval=True),
         PipelineSpec("finetuned", "Fine-tuned", "Base model + LoRA adapter trained on the domain's Q&A; no documents.",

@@ -14,7 +14,8 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from graphs.compare import Comparison, PipelineResult
+from graphs.compare import Comparison
+from graphs.result import PipelineResult
 from graphs.state import QuestionInput
 
 

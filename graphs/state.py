@@ -2,28 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
-
-@dataclass(frozen=True)
-class Source:
-    """A retrieved chunk shown as numbered context `[n]` and as a source in the UI."""
-
-    n: int  # the number the answer cites: [n]
-    doc_id: str
-    source: str  # file name
-    title: str
-    text: str
-    start: int  # character offsets of `text` in the document
-    end: int
-    score: float
-    page: int | None = None
-    section: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict for JSON."""
-        return asdict(self)
+from triptych.documents.chunking import Chunk
 
 
 class QuestionInput(TypedDict):
@@ -33,12 +14,9 @@ class QuestionInput(TypedDict):
     domain: NotRequired[str | None]  # the document collection / demo domain it is about
 
 
-class PipelineState(QuestionInput, total=False):
-    """Everything a pipeline produces. Each node returns the part it fills."""
+class Answer(TypedDict, total=False):
+    """What answering fills in, by the model (`generate`) or without it (`fixed_answer`)."""
 
-    sources: list[Source]  # retrieved chunks, numbered as cited (RAG only)
-    context: str  # the numbered passages the model was given: the chosen sentences of `sources`
-    messages: list[dict[str, str]]  # the exact prompt sent to the model (OpenAI format), for 'show prompt'
     answer: str
     model: str  # the model id that answered
     queued_s: float  # seconds spent waiting for the shared local model before generating
@@ -48,4 +26,16 @@ class PipelineState(QuestionInput, total=False):
     completion_tokens: int | None
     cost_usd: float
     notice: str | None  # a non-error remark shown with the answer (e.g. 'not fine-tuned yet')
+
+
+class PipelineState(QuestionInput, Answer, total=False):
+    """Everything a pipeline produces. Each node returns the part it fills.
+
+    A finished run becomes a `graphs.result.PipelineResult`, which takes the fields it shares with
+    this state by name (tests/unit/test_result.py checks that every answer field reaches it).
+    """
+
+    sources: list[Chunk]  # retrieved chunks, numbered `n` as cited (RAG only)
+    context: str  # the numbered passages the model was given: the chosen sentences of `sources`
+    messages: list[dict[str, str]]  # the exact prompt sent to the model (OpenAI format), for 'show prompt'
     found_in: list[int]  # sources holding the answer's words, by matching (not the model's citation)

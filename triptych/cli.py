@@ -17,7 +17,8 @@ from triptych.cli_common import cli_settings as _settings
 from triptych.cli_common import fail as _fail
 
 if TYPE_CHECKING:
-    from graphs.compare import Event, PipelineResult
+    from graphs.compare import Event
+    from graphs.result import PipelineResult
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from graphs.compare import PipelineResult
-from graphs.state import Source
+from graphs.result import PipelineResult
 from triptych import runstore
 from triptych.settings import Settings
 
@@ -68,9 +67,7 @@ class HistoryRecord:
         """Rebuild a record read from JSON."""
         results = {}
         for pid, raw in data.get("results", {}).items():
-            fields = {k: v for k, v in raw.items() if k in PipelineResult.__dataclass_fields__}
-            fields["sources"] = [Source(**s) for s in raw.get("sources") or []]
-            results[pid] = PipelineResult(**fields)
+            results[pid] = PipelineResult.from_dict(raw)
         return cls(
             id=str(data["id"]),
             created_at=str(data.get("created_at", "")),

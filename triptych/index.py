@@ -141,36 +141,21 @@ class DocumentRecord:
         return cls(**{k: v for k, v in meta.items() if k in fields})
 
 
-@dataclass(frozen=True)
-class StoredChunk:
-    """A chunk as stored: text, document and offsets into the document's text."""
-
-    chunk_id: str
-    doc_id: str
-    source: str
-    title: str
-    text: str
-    start: int
-    end: int
-    version: str
-    page: int | None = None
-    section: str | None = None
-
-    @classmethod
-    def from_chroma(cls, chunk_id: str, text: str | None, meta: dict[str, Any]) -> StoredChunk:
-        """Build from one Chroma record."""
-        return cls(
-            chunk_id=chunk_id,
-            doc_id=str(meta["doc_id"]),
-            source=str(meta.get("source", "")),
-            title=str(meta.get("title", "")),
-            text=text or "",
-            start=int(meta["start"]),
-            end=int(meta["end"]),
-            version=str(meta.get("version", "")),
-            page=int(meta["page"]) if "page" in meta else None,
-            section=str(meta["section"]) if "section" in meta else None,
-        )
+def chunk_from_chroma(chunk_id: str, text: str | None, meta: dict[str, Any]) -> Chunk:
+    """A chunk from one Chroma record (the reverse of `DomainIndex._chunk_metadata`)."""
+    return Chunk(
+        chunk_id=chunk_id,
+        doc_id=str(meta["doc_id"]),
+        source=str(meta.get("source", "")),
+        title=str(meta.get("title", "")),
+        text=text or "",
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        version=str(meta.get("version", "")),
+        index=int(meta.get("chunk_index", 0)),
+        page=int(meta["page"]) if "page" in meta else None,
+        section=str(meta["section"]) if "section" in meta else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -271,7 +256,7 @@ class DomainIndex:
         items = sorted(self.versions().items())
         return hashlib.sha1(repr(items).encode()).hexdigest()
 
-    def query(self, embedding: np.ndarray, n: int) -> list[tuple[StoredChunk, float]]:
+    def query(self, embedding: np.ndarray, n: int) -> list[tuple[Chunk, float]]:
         """The n nearest current chunks with their cosine similarity (1 - cosine distance)."""
         count = self.chunks.count()
         if count == 0 or n < 1:
@@ -286,34 +271,34 @@ class DomainIndex:
         metas = (result["metadatas"] or [[]])[0]
         dists = (result["distances"] or [[]])[0]
         hits = [
-            (StoredChunk.from_chroma(i, d, dict(m)), 1.0 - float(dist))
+            (chunk_from_chroma(i, d, dict(m)), 1.0 - float(dist))
             for i, d, m, dist in zip(ids, docs, metas, dists, strict=True)
         ]
         return self._current(hits)
 
-    def get_chunks(self, chunk_ids: Sequence[str]) -> list[tuple[StoredChunk, np.ndarray]]:
+    def get_chunks(self, chunk_ids: Sequence[str]) -> list[tuple[Chunk, np.ndarray]]:
         """Current chunks by id, with their stored (normalised) vectors."""
         if not chunk_ids:
             return []
         got = self.chunks.get(ids=list(chunk_ids), include=["documents", "metadatas", "embeddings"])
         embeddings = got["embeddings"] if got["embeddings"] is not None else []
         hits = [
-            (StoredChunk.from_chroma(i, d, dict(m)), np.asarray(e, dtype=np.float32))
+            (chunk_from_chroma(i, d, dict(m)), np.asarray(e, dtype=np.float32))
             for i, d, m, e in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], embeddings, strict=True)
         ]
         return self._current(hits)
 
-    def all_chunks(self) -> list[StoredChunk]:
+    def all_chunks(self) -> list[Chunk]:
         """Every current chunk (for lexical search), in document and chunk order."""
         versions = self.versions()
         chunks = [
-            StoredChunk.from_chroma(i, d, m)
+            chunk_from_chroma(i, d, m)
             for i, d, m in _read_all(self.chunks, documents=True)
             if versions.get(str(m["doc_id"])) == m.get("version")
         ]
         return sorted(chunks, key=lambda c: (c.doc_id, c.start))
 
-    def _current(self, hits: list[tuple[StoredChunk, Any]]) -> list[tuple[StoredChunk, Any]]:
+    def _current(self, hits: list[tuple[Chunk, Any]]) -> list[tuple[Chunk, Any]]:
         versions = self.versions(c.doc_id for c, _ in hits)
         return [(c, x) for c, x in hits if versions.get(c.doc_id) == c.version]
 

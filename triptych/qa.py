@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from triptych.jsonl import read_jsonl
 
 
 class QAFormatError(ValueError):
@@ -68,13 +69,7 @@ def parse_record(obj: dict[str, object], where: str) -> QARecord:
 def load_qa(path: Path, split: str | None = None) -> list[QARecord]:
     """Read a QA file; `split` keeps only records of that split (records without one always pass)."""
     records = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise QAFormatError(f"{path}:{n}: not JSON ({exc.msg})") from None
+    for n, obj in read_jsonl(path, QAFormatError):
         if not isinstance(obj, dict):
             raise QAFormatError(f"{path}:{n}: expected a JSON object")
         record = parse_record(obj, f"{path}:{n}")

@@ -12,14 +12,19 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 from chromadb.api import ClientAPI
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, SkipValidation
 from rank_bm25 import BM25Okapi
 
+from triptych.documents.chunking import Chunk
 from triptych.embeddings import Embedder, load_embedder
-from triptych.index import DomainIndex, StoredChunk, model_key, open_index
+from triptych.index import DomainIndex, model_key, open_index
 from triptych.settings import Settings
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
@@ -35,21 +40,7 @@ STOPWORDS = frozenset(
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
-@dataclass(frozen=True)
-class RetrievedChunk:
-    """A passage retrieved for a question; `text == document_text(doc_id)[start:end]`."""
-
-    chunk_id: str
-    doc_id: str
-    source: str  # file name
-    title: str
-    text: str
-    start: int  # offsets into the document text
-    end: int
-    score: float  # cosine similarity to the question, in [-1, 1]
-    page: int | None = None  # PDF: the page the chunk starts on
-    section: str | None = None  # the heading the chunk falls under, where the format has headings
-    fused_score: float | None = None  # hybrid only: the reciprocal-rank-fusion score that ordered it
+RetrievedChunk = Chunk  # the name callers (and benchmarks) use for a retrieved chunk; one type throughout
 
 
 def tokenize(text: str) -> list[str]:
@@ -60,11 +51,11 @@ def tokenize(text: str) -> list[str]:
 class LexicalIndex:
     """BM25 (Okapi) over a fixed list of chunks."""
 
-    def __init__(self, chunks: list[StoredChunk]) -> None:
+    def __init__(self, chunks: list[Chunk]) -> None:
         self.chunks = chunks
         self._bm25 = BM25Okapi([tokenize(c.text) for c in chunks]) if chunks else None
 
-    def search(self, query: str, n: int) -> list[tuple[StoredChunk, float]]:
+    def search(self, query: str, n: int) -> list[tuple[Chunk, float]]:
         """The n best chunks with a positive BM25 score, best first."""
         tokens = tokenize(query)
         if self._bm25 is None or not tokens:
@@ -94,24 +85,20 @@ def lexical_index(index: DomainIndex) -> LexicalIndex:
     return built
 
 
-def _retrieved(chunk: StoredChunk, score: float, fused: float | None = None) -> RetrievedChunk:
-    return RetrievedChunk(
-        chunk_id=chunk.chunk_id,
-        doc_id=chunk.doc_id,
-        source=chunk.source,
-        title=chunk.title,
-        text=chunk.text,
-        start=chunk.start,
-        end=chunk.end,
-        score=score,
-        page=chunk.page,
-        section=chunk.section,
-        fused_score=fused,
-    )
+class Retriever(BaseRetriever):
+    """Top-k search over one domain index, with a minimum cosine score and optional hybrid fusion.
 
+    A LangChain retriever: `invoke(query)` returns `Document`s (a chunk's fields, its cosine `score`
+    among them, as metadata), so a trace shows the retrieval step; `search` returns the chunks.
+    """
 
-class Retriever:
-    """Top-k search over one domain index, with a minimum cosine score and optional hybrid fusion."""
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    index: DomainIndex
+    embedder: SkipValidation[Embedder]
+    top_k: int
+    min_score: float
+    hybrid: bool
 
     def __init__(self, index: DomainIndex, embedder: Embedder, *, top_k: int, min_score: float, hybrid: bool) -> None:
         if model_key(embedder.model_name) != model_key(index.embedding_model):
@@ -121,13 +108,14 @@ class Retriever:
             )
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1 (got {top_k})")
-        self.index = index
-        self.embedder = embedder
-        self.top_k = top_k
-        self.min_score = min_score
-        self.hybrid = hybrid
+        super().__init__(index=index, embedder=embedder, top_k=top_k, min_score=min_score, hybrid=hybrid)
 
-    def search(self, query: str, k: int | None = None) -> list[RetrievedChunk]:
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
+    ) -> list[Document]:
+        return [c.to_document() for c in self.search(query, k)]
+
+    def search(self, query: str, k: int | None = None) -> list[Chunk]:
         """The best `k` (default top_k) chunks scoring at least min_score, best first."""
         k = self.top_k if k is None else k
         if k < 1 or not query.strip():
@@ -135,15 +123,15 @@ class Retriever:
         vector = self.embedder.embed_query(query)
         if not self.hybrid:
             hits = self.index.query(vector, k)
-            return [_retrieved(c, s) for c, s in hits if s >= self.min_score][:k]
+            return [replace(c, score=s) for c, s in hits if s >= self.min_score][:k]
         return self._hybrid(query, vector, k)
 
-    def _hybrid(self, query: str, vector: np.ndarray, k: int) -> list[RetrievedChunk]:
+    def _hybrid(self, query: str, vector: np.ndarray, k: int) -> list[Chunk]:
         depth = max(MIN_CANDIDATES, 5 * k)
         by_vector = self.index.query(vector, depth)
         by_words = lexical_index(self.index).search(query, depth)
         fused: dict[str, float] = {}
-        chunks: dict[str, StoredChunk] = {}
+        chunks: dict[str, Chunk] = {}
         for ranking in (by_vector, by_words):
             for rank, (chunk, _) in enumerate(ranking, start=1):
                 fused[chunk.chunk_id] = fused.get(chunk.chunk_id, 0.0) + 1.0 / (RRF_K + rank)
@@ -154,7 +142,9 @@ class Retriever:
             cosine[chunk.chunk_id] = float(np.dot(stored, vector))
         ordered = sorted(fused, key=lambda i: (-fused[i], -cosine.get(i, -1.0), i))
         out = [
-            _retrieved(chunks[i], cosine[i], fused[i]) for i in ordered if i in cosine and cosine[i] >= self.min_score
+            replace(chunks[i], score=cosine[i], fused_score=fused[i])
+            for i in ordered
+            if i in cosine and cosine[i] >= self.min_score
         ]
         return out[:k]
 

@@ -119,3 +119,20 @@ def test_forget_retriever_rebuilds_it_on_next_use() -> None:
     runner.forget_retriever("hr")
     runner.retriever("hr")
     assert built == ["hr", "hr"]
+
+
+def test_every_graph_run_names_its_pipeline_domain_question_and_eval_run() -> None:
+    from langchain_core.callbacks import AsyncCallbackHandler
+
+    seen: list[dict] = []
+
+    class Recorder(AsyncCallbackHandler):
+        async def on_chat_model_start(self, serialized, messages, *, metadata=None, tags=None, **kw) -> None:  # noqa: ANN001
+            seen.append({"metadata": metadata, "tags": tags})
+
+    chat = ScriptedChat(reply="ok", callbacks=[Recorder()])
+    runner = Comparison(settings(), prepare=lambda spec, domain, gate: PipelineContext(chat=chat, model="m"))
+    asyncio.run(runner.arun("Who approves travel?", "hr", ["prompt"], eval_run="hr-20250101T000000"))
+    assert seen[0]["metadata"] | {"pipeline": "prompt", "domain": "hr", "question": "Who approves travel?",
+                                  "eval_run_id": "hr-20250101T000000"} == seen[0]["metadata"]  # fmt: skip
+    assert {"triptych", "pipeline:prompt", "domain:hr", "eval:hr-20250101T000000"} <= set(seen[0]["tags"])

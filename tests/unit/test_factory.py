@@ -10,7 +10,7 @@ import httpx2
 import pytest
 from langchain_core.messages import HumanMessage
 
-from triptych.llm.factory import NO_KEY, make_chat_model, resolve_endpoint
+from triptych.llm.factory import NO_KEY, ResolvedEndpoint, make_chat_model, resolve_endpoint
 from triptych.llm.generate import stream_answer
 from triptych.llm.server import ModelServerError
 from triptych.settings import ConfigError, load_settings
@@ -140,3 +140,34 @@ def test_streaming_measures_ttft_and_usage(clean_env: Path, monkeypatch, double)
 def test_local_endpoint_without_server_context_is_an_error(clean_env: Path) -> None:
     with pytest.raises(ModelServerError):
         resolve_endpoint(load_settings(), "prompt", local=None)
+
+
+class NoUsageOpenAI(RecordingOpenAI):
+    """Like the embedded llama.cpp server: streams no usage, whatever `stream_options` asks."""
+
+    @staticmethod
+    def _sse(body: dict) -> bytes:
+        return RecordingOpenAI._sse({**body, "stream_options": {}})
+
+
+def test_counted_usage_of_a_local_model_is_reported_on_the_message(clean_env: Path) -> None:
+    counted: list[tuple[list, str]] = []
+
+    class Counter:
+        def count(self, messages: list[dict[str, str]], answer: str) -> tuple[int | None, int]:
+            counted.append((messages, answer))
+            return 7, 2
+
+    endpoint = ResolvedEndpoint("prompt", "local", "http://127.0.0.1:9/v1", "m", None, usage_counter=Counter())
+    chat = make_chat_model(endpoint, load_settings(), http_async_client=NoUsageOpenAI().async_client())
+
+    async def answer():  # noqa: ANN202
+        merged = None
+        async for chunk in chat.astream([HumanMessage("hi")]):
+            merged = chunk if merged is None else merged + chunk
+        return merged
+
+    message = asyncio.run(answer())
+    assert message.text == "Axial tilt."
+    assert message.usage_metadata == {"input_tokens": 7, "output_tokens": 2, "total_tokens": 9}
+    assert counted == [([{"role": "user", "content": "hi"}], "Axial tilt.")]

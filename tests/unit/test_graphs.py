@@ -32,6 +32,16 @@ def run(graph, question: str, context: PipelineContext, domain: str | None = "hr
     return asyncio.run(graph.ainvoke({"question": question, "domain": domain}, context=context))
 
 
+def streamed_tokens(graph, question: str, context: PipelineContext) -> list[str]:
+    """The tokens a graph reports on LangGraph's "custom" stream."""
+
+    async def collect() -> list[str]:
+        parts = graph.astream({"question": question}, context=context, stream_mode="custom")
+        return [p["text"] async for p in parts if p["kind"] == "token"]
+
+    return asyncio.run(collect())
+
+
 def test_prompt_messages_have_role_rules_few_shot_and_a_refusal() -> None:
     shots = [
         QARecord("hr-1", "How many days of leave accrue per month?", "2.25 days", split="train"),
@@ -54,18 +64,9 @@ def test_prompt_messages_have_role_rules_few_shot_and_a_refusal() -> None:
 
 def test_prompt_graph_streams_and_measures() -> None:
     chat = ScriptedChat(reply="Two point two five days.", usage=(40, 6))
-    tokens: list[str] = []
-    state = run(
-        prompt.compile(),
-        "How much leave?",
-        ctx(
-            chat,
-            price_in_per_1k=1.0,
-            price_out_per_1k=2.0,
-            emit=lambda k, t: tokens.append(t) if k == "token" else None,
-        ),
-    )
+    state = run(prompt.compile(), "How much leave?", ctx(chat, price_in_per_1k=1.0, price_out_per_1k=2.0))
     assert state["answer"] == "Two point two five days."
+    tokens = streamed_tokens(prompt.compile(), "How much leave?", ctx(ScriptedChat(reply="Two point two five days.")))
     assert "".join(tokens) == "Two point two five days."
     assert (state["prompt_tokens"], state["completion_tokens"]) == (40, 6)
     assert state["cost_usd"] == pytest.approx((40 * 1.0 + 6 * 2.0) / 1000)

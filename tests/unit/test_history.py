@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from graphs.compare import PipelineResult
-from graphs.state import Source
+from graphs.result import PipelineResult
+from triptych.documents.chunking import Chunk
 from triptych.history import list_history, load_comparison, save_comparison, to_csv, to_html, to_json
 from triptych.settings import Settings
 
@@ -17,7 +17,7 @@ EVIL = "<script>alert('x')</script> & **bold**"
 
 
 def results() -> dict[str, PipelineResult]:
-    src = Source(1, "leave.md", "leave.md", "Leave <policy>", EVIL, 0, 10, 0.8, page=3)
+    src = Chunk("c1", "leave.md", "leave.md", "Leave <policy>", EVIL, 0, 10, 0.8, page=3, n=1)
     return {
         "prompt": PipelineResult("prompt", "Prompt", answer=EVIL, model="m", ttft_s=0.1, total_s=0.5),
         "rag": PipelineResult("rag", "RAG", answer="25 days [1]", sources=[src], prompt_tokens=9, completion_tokens=3),

@@ -136,3 +136,17 @@ def test_retriever_for_uses_settings() -> None:
         assert top[0].doc_id == "laptops.md" and len(top) <= 2
         full = document_text(settings, domain, "laptops.md", client=client)
         assert full[top[0].start : top[0].end] == top[0].text
+
+
+def test_the_retriever_is_a_langchain_retriever_of_documents() -> None:
+    embedder = HashEmbedder()
+    with temporary_index(embedder=embedder) as index:
+        add_texts(index, DOCS, embedder=embedder)
+        retriever = Retriever(index, embedder, top_k=3, min_score=-1.0, hybrid=True)
+        documents = retriever.invoke("annual leave days")
+        chunks = retriever.search("annual leave days")
+        assert [d.page_content for d in documents] == [c.text for c in chunks]
+        assert documents[0].metadata["doc_id"] == "leave.md"
+        assert documents[0].metadata["score"] == pytest.approx(chunks[0].score)  # the cosine score
+        assert [RetrievedChunk.from_document(d) for d in documents] == chunks
+        assert len(retriever.invoke("annual leave days", k=1)) == 1

@@ -11,9 +11,11 @@ tokens of a text and silently ignores the rest. Without one they are characters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Protocol
 
+from langchain_core.documents import Document
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 
 from triptych.documents.loaders import LoadedDocument
@@ -80,14 +82,48 @@ class ChunkingConfig:
 
 @dataclass(frozen=True)
 class Chunk:
-    """One passage of a document: `text == document.text[start:end]`."""
+    """One passage of a document: the one chunk type, from chunking to the sources an answer shows.
 
-    index: int
-    text: str
-    start: int
-    end: int
-    page: int | None = None
-    section: str | None = None
+    Each step fills in more of it: chunking the passage (`text == document.text[start:end]`, page,
+    section, `index` in the document); the index the document it belongs to (doc_id, source, title,
+    version, chunk_id); retrieval its scores; a pipeline the number `n` the answer cites it by, [n].
+    Steps copy it with `dataclasses.replace`; JSON and LangChain `Document`s convert field by field.
+    The first eight fields keep the order `RetrievedChunk(...)` was called with positionally.
+    """
+
+    chunk_id: str = ""
+    doc_id: str = ""
+    source: str = ""  # file name
+    title: str = ""
+    text: str = ""
+    start: int = 0  # character offsets of `text` in the document's text
+    end: int = 0
+    score: float = 0.0  # retrieved: cosine similarity to the question, in [-1, 1]
+    page: int | None = None  # PDF: the page the chunk starts on
+    section: str | None = None  # the heading the chunk falls under, where the format has headings
+    fused_score: float | None = None  # hybrid retrieval only: the reciprocal-rank-fusion score that ordered it
+    index: int = 0  # position among its document's chunks
+    version: str = ""  # the document version it was cut from (triptych.index.version_of)
+    n: int = 0  # the number an answer cites it by: [n] (0: not given to a model)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Chunk:
+        """Rebuild from `to_dict` output (or a `Document`'s metadata); unknown keys are ignored."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+    def to_document(self) -> Document:
+        """A LangChain Document: the text as page content, every other field (the cosine score too) as metadata."""
+        meta = {k: v for k, v in self.to_dict().items() if k != "text"}
+        return Document(page_content=self.text, metadata=meta, id=self.chunk_id or None)
+
+    @classmethod
+    def from_document(cls, document: Document) -> Chunk:
+        """The chunk a `to_document` Document was made from."""
+        return cls.from_dict({**document.metadata, "text": document.page_content})
 
 
 def _splitter(kind: DocumentKind, config: ChunkingConfig) -> RecursiveCharacterTextSplitter:

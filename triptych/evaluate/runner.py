@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graphs.compare import Comparison, PipelineResult
+from graphs.compare import Comparison
 from graphs.registry import get_spec
+from graphs.result import PipelineResult
 from triptych import runstore
 from triptych.bridge import run_relaying
 from triptych.evaluate import store
@@ -66,16 +67,11 @@ def answer_row(
 ) -> dict[str, Any]:
     """One line of answers.jsonl."""
     status = status_of(result)
-    sources = [
-        {k: v for k, v in s.to_dict().items() if k in ("n", "doc_id", "source", "title", "text", "start", "end",
-                                                        "score", "page")}
-        for s in result.sources
-    ]  # fmt: skip
+    sources = [s.to_dict() for s in result.sources]
     uses_retrieval = get_spec(result.pipeline).uses_retrieval
     docs = retrieved_docs if uses_retrieval and status != "unavailable" else None
     return {
         "question_id": record.id,
-        "pipeline": result.pipeline,
         "domain": domain,
         "question": record.question,
         "answer_type": record.answer_type,
@@ -83,19 +79,9 @@ def answer_row(
         "gold": record.gold_answers,
         "gold_doc_ids": list(record.doc_ids),
         "status": status,
-        "answer": result.answer,
-        "model": result.model,
-        "error": result.error,
-        "notice": result.notice,
-        "sources": sources,
-        "found_in": result.found_in,
+        # the result as the history keeps it, less the label, the prompt and setup time (not the answer's)
+        **result.to_dict(exclude=("label", "messages", "setup_s")),
         "retrieved_doc_ids": docs,
-        "ttft_s": result.ttft_s,
-        "total_s": result.total_s,
-        "queued_s": result.queued_s,
-        "prompt_tokens": result.prompt_tokens,
-        "completion_tokens": result.completion_tokens,
-        "cost_usd": result.cost_usd,
         "scores": score_answer(record, status=status, answer=result.answer, sources=sources, retrieved_docs=docs),
         "judge": judge,
         "finished_at": store.now_iso(),
@@ -197,7 +183,7 @@ class Evaluation:
 
         async def one(record: QARecord, pipelines: list[str]) -> None:
             async with gate:
-                results = await self.comparison.arun(record.question, domain, pipelines)
+                results = await self.comparison.arun(record.question, domain, pipelines, eval_run=run.run_id)
                 retrieved = None
                 if any(get_spec(p).uses_retrieval for p in pipelines):
                     retrieved = await asyncio.to_thread(self._retrieve, domain, record.question)

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from triptych import runstore
+from triptych.jsonl import read_jsonl
 from triptych.settings import Settings
 
 SUMMARY_SCHEMA = 1
@@ -88,15 +89,7 @@ def read_answers(path: Path) -> list[dict[str, Any]]:
     """The answers of a run; a torn last line (the process died mid-write) is skipped."""
     if not path.is_file():
         return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+    return [obj for _, obj in read_jsonl(path)]
 
 
 @dataclass

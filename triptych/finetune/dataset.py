@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from triptych.jsonl import read_jsonl
 from triptych.qa import QARecord, domain_qa
 
 IDK_ANSWER = "I don't know."
@@ -177,17 +178,10 @@ def validate_training_file(
     """
     conversations = []
     seen: dict[str, int] = {}
-    text = path.read_text(encoding="utf-8") if path.is_file() else None
-    if text is None:
+    if not path.is_file():
         raise TrainingSetError(f"{path}: no such training file")
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, obj in read_jsonl(path, TrainingSetError):
         where = f"{path}:{n}"
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TrainingSetError(f"{where}: not JSON ({exc.msg})") from None
         messages = obj.get("messages") if isinstance(obj, dict) else None
         if not isinstance(messages, list) or not messages:
             raise TrainingSetError(f'{where}: expected {{"messages": [...]}} with system/user/assistant messages')

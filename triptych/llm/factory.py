@@ -7,12 +7,19 @@ variable; a custom base URL never receives the OpenAI key (enforced by the setti
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
+from langchain_core.messages import AIMessageChunk, BaseMessage, convert_to_openai_messages
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGenerationChunk
 from langchain_openai import ChatOpenAI
 from openai import DefaultAsyncHttpxClient, OpenAI
+from pydantic import Field, SkipValidation
 
 from triptych.llm.server import LocalModels, ModelServerError
 from triptych.settings import EndpointConfig, Settings
@@ -61,10 +68,13 @@ def resolve_endpoint(
     pipeline: str,
     local: LocalModels | None = None,
     lora: tuple[str, Path] | None = None,
+    *,
+    model: str | None = None,
 ) -> ResolvedEndpoint:
     """Turn a pipeline's settings into a concrete endpoint, starting the local server if needed.
 
     `lora` is `(alias, adapter.gguf)` for a local fine-tuned model; the base model otherwise.
+    `model` names another model on a remote endpoint than the configured one (a hosted `ft:...` model).
     Raises ConfigError (missing key) or ModelServerError (local server, unknown model name).
     """
     cfg: EndpointConfig = settings.endpoint(pipeline)
@@ -79,7 +89,33 @@ def resolve_endpoint(
         return ResolvedEndpoint(
             pipeline, "local", server.base_url, model, None, usage_counter=server.token_counter(), **common
         )
-    return ResolvedEndpoint(pipeline, cfg.provider.name, cfg.endpoint_url(), cfg.model_name, api_key, **common)
+    return ResolvedEndpoint(pipeline, cfg.provider.name, cfg.endpoint_url(), model or cfg.model_name, api_key, **common)
+
+
+class CountingChatOpenAI(ChatOpenAI):
+    """ChatOpenAI for a server that sends no token usage while streaming (the embedded llama.cpp one).
+
+    Once the answer has streamed, `usage_counter` counts its tokens and a last, empty chunk carries
+    them as `usage_metadata`, so the counts are on the message where a trace (LangSmith) reads them.
+    """
+
+    usage_counter: SkipValidation[UsageCounter] = Field(exclude=True)
+
+    async def _astream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:  # fmt: skip
+        text, reported = "", False
+        async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
+            text += chunk.text
+            reported = reported or bool(getattr(chunk.message, "usage_metadata", None))
+            yield chunk
+        if not reported:
+            counted = await asyncio.to_thread(self.usage_counter.count, convert_to_openai_messages(messages), text)
+            prompt, completion = counted
+            if prompt is not None:  # without a chat template the prompt cannot be counted: report nothing
+                usage = UsageMetadata(input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion)
+                yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage))
 
 
 def make_chat_model(
@@ -90,14 +126,16 @@ def make_chat_model(
     temperature: float | None = None,
     **kwargs: object,
 ) -> ChatOpenAI:
-    """A streaming `ChatOpenAI` for the endpoint that reports token usage while streaming.
+    """A streaming `ChatOpenAI` for the endpoint that reports token usage on the answer's message.
 
     Each model gets its own async HTTP client: langchain-openai otherwise shares one per base URL
     across the process, bound to the event loop it first ran on, and a later loop fails with
     "Event loop is closed".
     """
     kwargs.setdefault("http_async_client", DefaultAsyncHttpxClient(timeout=settings.request_timeout_s))
-    return ChatOpenAI(
+    if endpoint.usage_counter is not None:
+        kwargs["usage_counter"] = endpoint.usage_counter
+    return (CountingChatOpenAI if endpoint.usage_counter is not None else ChatOpenAI)(  # type: ignore[call-arg]
         model=endpoint.model,
         base_url=endpoint.base_url,
         api_key=endpoint.api_key or NO_KEY,

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from graphs.compare import Event, PipelineResult
+from graphs.compare import Event
 from graphs.registry import DEFAULT_PIPELINES, PIPELINES
+from graphs.result import PipelineResult
 from triptych.history import HistoryRecord, save_comparison
 from triptych.ingest import known_domains
 from triptych.qa import domain_qa

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from graphs.compare import PipelineResult
+from graphs.result import PipelineResult
 from triptych.history import list_history, to_csv, to_html, to_json
 from triptych.ui import resources
 from triptych.ui.widgets import escape_markdown, render_results

@@ -14,8 +14,8 @@ from typing import Any
 
 import streamlit as st
 
-from graphs.compare import PipelineResult
-from graphs.state import Source
+from graphs.result import PipelineResult
+from triptych.documents.chunking import Chunk
 from triptych.evaluate import metrics
 
 # Characters that mean something to Streamlit's markdown (CommonMark, its directives, LaTeX, emoji).
@@ -95,14 +95,14 @@ def highlighted_markdown(chunk: str, span: tuple[int, int] | None) -> str:
     return " ".join(p for p in (escape_markdown(before), marked, escape_markdown(after)) if p)
 
 
-def source_heading(s: Source) -> str:
+def source_heading(s: Chunk) -> str:
     """'[n] title, page p · score 0.83' as escaped markdown."""
     where = f", page {s.page}" if s.page else ""
     section = f" — {escape_markdown(s.section)}" if s.section else ""
     return f"**\\[{s.n}\\] {escape_markdown(s.title or s.source)}**{section}{where} · score {s.score:.2f}"
 
 
-def render_sources(sources: Sequence[Source], answer: str) -> None:
+def render_sources(sources: Sequence[Chunk], answer: str) -> None:
     """Numbered sources: document, page, score, and the chunk with the supporting passage highlighted."""
     for s in sources:
         st.markdown(source_heading(s))
