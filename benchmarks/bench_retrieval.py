@@ -5,7 +5,13 @@ throw-away embedded Chroma folder with the configured chunking and embedding mod
 of qa_dev.jsonl is searched (50 chunks, no score threshold); documents are ranked by their best
 chunk. recall@1 / recall@5: the gold document is first / among the first five documents; mrr: mean
 of 1 / its rank (0 when absent from the 50 chunks). rag_hit: the gold document is among the chunks
-the RAG pipeline would get with the configured top_k and min_score. Prints one JSON object.
+the RAG pipeline would get with the configured top_k and min_score. answer_recall: one of those
+chunks contains a gold answer (normalised, whole words; every span of a multi-span answer), the
+chunk-level figure that decides what the model can read; answer_ceiling: the share of questions
+whose gold answer occurs in the gold document at all, which no retriever can beat, and
+answer_recall_over_ceiling their ratio. BM25 alone is the anchor row to beat. Prints one JSON object.
+
+    TRIPTYCH_TOP_K=8 TRIPTYCH_CHUNK_SIZE=160 .venv/bin/python benchmarks/bench_retrieval.py
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._shared_eval import DOMAINS, questions, shared_eval_dir  # noqa: E402
 from triptych.embeddings import load_embedder  # noqa: E402
+from triptych.evaluate.metrics import contains  # noqa: E402
 from triptych.index import DomainIndex, chroma_client  # noqa: E402
 from triptych.ingest import ingest_paths  # noqa: E402
 from triptych.retrieval import LexicalIndex, Retriever  # noqa: E402
@@ -40,14 +47,29 @@ def doc_ranking(doc_ids: list[str]) -> list[str]:
     return seen
 
 
-def scores(ranks: list[int | None], hits: list[bool]) -> dict[str, float]:
+def scores(ranks: list[int | None], hits: list[bool], answers: list[bool], ceiling: float) -> dict[str, float | None]:
     n = len(ranks)
+    recall = sum(answers) / n
     return {
         "recall@1": round(sum(r == 1 for r in ranks) / n, 4),
         "recall@5": round(sum(r is not None and r <= 5 for r in ranks) / n, 4),
         "mrr": round(sum(1 / r for r in ranks if r) / n, 4),
         "rag_hit": round(sum(hits) / n, 4),
+        "answer_recall": round(recall, 4),
+        "answer_recall_over_ceiling": round(recall / ceiling, 4) if ceiling else None,
     }
+
+
+def gold_answers(record: dict) -> tuple[list[str], list[str]]:
+    """The gold answers and, for a multi-span answer, its spans (all of which must occur)."""
+    golds = [a for a in [record.get("answer"), *(record.get("alt_answers") or [])] if a]
+    spans = record.get("answer_list") or []
+    return golds, [str(s) for s in spans] if len(spans) > 1 else []
+
+
+def holds_answer(texts: list[str], record: dict) -> bool:
+    golds, spans = gold_answers(record)
+    return any(contains(t, golds, spans) for t in texts)
 
 
 def main() -> None:
@@ -73,22 +95,31 @@ def main() -> None:
             }
             ranks: dict[str, list[int | None]] = {"vector": [], "hybrid": [], "bm25": []}
             hits: dict[str, list[bool]] = {"vector": [], "hybrid": [], "bm25": []}
+            answers: dict[str, list[bool]] = {"vector": [], "hybrid": [], "bm25": []}
             qa = questions(eval_dir, domain)
+            in_document = 0
+            doc_of = {PurePosixPath(f).stem: f for f in index.versions()}
             for record in qa:
                 gold = record["doc_ids"][0]
+                in_document += gold in doc_of and holds_answer([index.document_text(doc_of[gold])], record)
                 for mode, retriever in modes.items():
                     ranked = doc_ranking([c.doc_id for c in retriever.search(record["question"])])
                     ranks[mode].append(ranked.index(gold) + 1 if gold in ranked else None)
-                    top = doc_ranking([c.doc_id for c in rag[mode].search(record["question"])])
-                    hits[mode].append(gold in top)
-                ranked = doc_ranking([c.doc_id for c, _ in bm25.search(record["question"], DEPTH)])
+                    given = rag[mode].search(record["question"])
+                    hits[mode].append(gold in doc_ranking([c.doc_id for c in given]))
+                    answers[mode].append(holds_answer([c.text for c in given], record))
+                by_words = [c for c, _ in bm25.search(record["question"], DEPTH)]
+                ranked = doc_ranking([c.doc_id for c in by_words])
                 ranks["bm25"].append(ranked.index(gold) + 1 if gold in ranked else None)
                 hits["bm25"].append(gold in ranked[: settings.top_k])
+                answers["bm25"].append(holds_answer([c.text for c in by_words[: settings.top_k]], record))
+            ceiling = in_document / len(qa)
             results[domain] = {
                 "questions": len(qa),
                 "documents": len(report.stored),
                 "chunks": report.chunks,
-                **{mode: scores(ranks[mode], hits[mode]) for mode in ranks},
+                "answer_ceiling": round(ceiling, 4),
+                **{mode: scores(ranks[mode], hits[mode], answers[mode], ceiling) for mode in ranks},
             }
     print(
         json.dumps(
@@ -99,6 +130,7 @@ def main() -> None:
                 "chunk_overlap": settings.chunk_overlap,
                 "rag_top_k": settings.top_k,
                 "rag_min_score": settings.min_score,
+                "rag_hybrid": settings.hybrid,
                 "depth_chunks": DEPTH,
                 "seconds": round(time.perf_counter() - started, 1),
                 "domains": results,

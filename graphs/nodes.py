@@ -61,7 +61,7 @@ async def select_context(state: PipelineState, runtime: Runtime[PipelineContext]
 
 async def locate_answer(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
     """Which sources hold the answer's words: shown as "found in [n]", computed here, not cited by the model."""
-    return {"found_in": found_in(state.get("answer", ""), state.get("sources", []))}
+    return {"found_in": found_in(state.get("answer", ""), state.get("sources", []), state["question"])}
 
 
 def to_lc(messages: list[dict[str, str]]) -> list[BaseMessage]:

@@ -9,7 +9,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from graphs.context import PipelineContext
+from graphs.context import PipelineContext, load_prompt
 from graphs.nodes import (
     generate,
     has_sources,
@@ -25,12 +25,33 @@ from graphs.state import PipelineState, QuestionInput
 Node = Callable[[PipelineState, Runtime[PipelineContext]], Awaitable[dict[str, Any]]]
 
 
+# One domain-neutral worked example: a small model copies the shape of the answer it is shown (the
+# fact, in the passage's words, then [n]) far more reliably than it follows a rule. Measured on the
+# shared dev questions (README, "What the embedded default measures").
+EXAMPLE_CONTEXT = "[1] (Office guide)\nThe Lisbon office opened in 2019. It has 45 desks and a roof terrace."
+EXAMPLE_QUESTION = "How many desks does the Lisbon office have?"
+EXAMPLE_ANSWER = "45 desks [1]."
+
+
 def build_messages_with(template_name: str) -> Node:
-    """A node putting the numbered chunks (as data) into the named system template, then the question."""
+    """A node: the named system template, the worked example, then the question around the chosen passages.
+
+    The passages go into the user turn (`rag_user.txt`: the question before and after them). A system
+    template of one's own that still holds `{context}` (TRIPTYCH_PROMPTS_DIR) gets them there instead.
+    """
 
     async def build_messages(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
-        system = template(template_name, runtime.context, context=state["context"])
-        return {"messages": system_and_question(system, state["question"])}
+        ctx = runtime.context
+        if "{context}" in load_prompt(template_name, ctx.prompts_dir):
+            system = template(template_name, ctx, context=state["context"])
+            return {"messages": system_and_question(system, state["question"])}
+
+        def turn(question: str, context: str) -> str:
+            return template("rag_user", ctx, question=question, context=context)
+
+        shot = (turn(EXAMPLE_QUESTION, EXAMPLE_CONTEXT), EXAMPLE_ANSWER)
+        system = template(template_name, ctx)
+        return {"messages": system_and_question(system, turn(state["question"], state["context"]), [shot])}
 
     return build_messages
 

@@ -32,6 +32,7 @@ from triptych.retrieval import tokenize
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 _BLOCK_LINE = re.compile(r"\s*(#{1,6}\s|[-*+\u2022]\s|\d+[.)]\s|\|)")
 _MIN_SENTENCE_CHARS = 3
+_CITATION = re.compile(r"\[\d+\]")
 
 
 def approx_tokens(text: str) -> int:
@@ -228,15 +229,17 @@ def excerpts_context(excerpts: Sequence[Excerpt]) -> str:
     return "\n\n".join(blocks)
 
 
-def found_in(answer: str, sources: Sequence[PassageLike]) -> list[int]:
+def found_in(answer: str, sources: Sequence[PassageLike], question: str = "") -> list[int]:
     """Numbers of the sources that contain the answer's words, the best match first.
 
     A source counts when it holds, as whole normalised words, a run of the answer's words that
-    carries meaning: two or more words with a content word among them, a number, or the whole
-    answer. Sources are ordered by their longest such run. This is a match computed by Triptych,
-    shown as "found in [n]"; it says nothing about what the model cited.
+    carries meaning: two or more words with a content word among them, or the whole answer, and
+    at least one word that the question did not already say (citations like [2] are not words) (an answer that repeats
+    the question is found everywhere). Sources are ordered by their longest such run. This is a
+    match computed by Triptych, shown as "found in [n]"; it says nothing about what the model cited.
     """
-    words = normalize_answer(answer).split()
+    words = normalize_answer(_CITATION.sub(" ", answer)).split()
+    asked = set(tokenize(normalize_answer(question)))
     if not words:
         return []
     best: dict[int, int] = {}
@@ -244,13 +247,14 @@ def found_in(answer: str, sources: Sequence[PassageLike]) -> list[int]:
         text = f" {normalize_answer(source.text)} "
         for length in range(min(len(words), 24), 0, -1):
             runs = (words[i : i + length] for i in range(len(words) - length + 1))
-            if any(_meaningful(run, len(words)) and f" {' '.join(run)} " in text for run in runs):
+            if any(_meaningful(run, len(words), asked) and f" {' '.join(run)} " in text for run in runs):
                 best[source.n] = length
                 break
     return sorted(best, key=lambda n: (-best[n], n))
 
 
-def _meaningful(run: list[str], answer_words: int) -> bool:
-    if not tokenize(" ".join(run)):  # stop words only: "is in the"
+def _meaningful(run: list[str], answer_words: int, asked: set[str]) -> bool:
+    new = [t for t in tokenize(" ".join(run)) if t not in asked]
+    if not new:  # stop words or the question's own words only: "is in the", "the Leipzig production floor"
         return False
-    return len(run) >= 2 or len(run) == answer_words or any(ch.isdigit() for ch in run[0])
+    return len(run) >= 2 or len(run) == answer_words

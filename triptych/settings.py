@@ -186,9 +186,11 @@ class Settings(BaseSettings):
         default=160, ge=16, description="Chunk length in tokens of the embedding model (all-MiniLM-L6-v2: 254 at most)."
     )
     chunk_overlap: int = Field(default=24, ge=0, description="Tokens shared by neighbouring chunks.")
-    top_k: int = Field(default=4, ge=1, le=50)
+    top_k: int = Field(
+        default=8, ge=1, le=50, description="Chunks retrieved; the model reads only their best sentences."
+    )
     min_score: float = Field(default=0.25, ge=-1, le=1)
-    hybrid: bool = False
+    hybrid: bool = Field(default=True, description="BM25 + vectors fused by reciprocal rank (measured better).")
     context_budget_tokens: int = Field(
         default=160,
         ge=0,

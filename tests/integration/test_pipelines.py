@@ -80,6 +80,20 @@ def test_rag_cites_the_gold_document(runner: Comparison) -> None:
         assert set(record.doc_ids) & {Path(s.doc_id).stem for s in result.sources}
 
 
+def test_rag_reads_the_sentence_that_answers_and_says_where_it_found_it(runner: Comparison) -> None:
+    """The demo's preset question: the right passage is retrieved, and the small model states its fact."""
+    record = next(r for r in domain_qa(REPO / "corpora", DOMAIN) if r.id == "hr-004")  # the Leipzig shutdown
+    result = runner.run(record.question, DOMAIN, ["rag"])["rag"]
+    assert result.error is None, result.error
+    assert "32 and 33" in result.answer, result.answer
+    sent = "\n".join(m["content"] for m in result.messages)
+    assert "calendar weeks 32 and 33" in sent  # the answering sentence reached the model ...
+    whole = sum(len(s.text) for s in result.sources)
+    assert len(sent) < whole  # ... cut down from the chunks (instructions included), which stay the sources
+    assert result.found_in, "the answer's words were not matched to a source"
+    assert "32 and 33" in result.sources[result.found_in[0] - 1].text
+
+
 def test_a_killed_endpoint_fails_only_its_column(index_dir: Path, local_models: LocalModels) -> None:
     server = LocalModelServer(ServerSpec(bundled_model_path(), "doomed", n_threads=1)).start()
     url = server.base_url

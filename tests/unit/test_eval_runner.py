@@ -48,14 +48,14 @@ CHUNKS = [
 
 
 class ByQuestion(ScriptedChat):
-    """Answers from a table keyed by question id (found in the last message); counts questions asked."""
+    """Answers from a table keyed by question id (named in the last message); counts questions asked."""
 
     replies: dict[str, str] = {}
     asked: list[str] = []
 
     async def _astream(self, messages: list[BaseMessage], *args: Any, **kw: Any) -> AsyncIterator[ChatGenerationChunk]:
         question = str(messages[-1].content)
-        qid = next(q["id"] for q in QA if q["question"] == question)
+        qid = next(q["id"] for q in QA if q["question"] in question)
         self.asked.append(qid)
         self.reply = self.replies[qid]
         async for chunk in super()._astream(messages, *args, **kw):

@@ -128,9 +128,19 @@ def test_titles_and_sections_head_the_excerpts_unless_switched_off() -> None:
         ("Staff", [1, 2]),  # one word that is the whole answer
         ("Ask the staff.", []),  # one common word is no match
         ("Not in the documents.", []),
+        ("Served daily [2].", []),  # a citation is not a word of the answer: "daily 2" is nowhere
         ("", []),
     ],
 )
 def test_found_in_names_the_sources_holding_the_answers_words(answer: str, expected: list[int]) -> None:
     sources = [Chunk(1, CANTEEN), Chunk(2, LEIPZIG), Chunk(3, PARKING)]
     assert found_in(answer, sources) == expected
+
+
+def test_found_in_ignores_words_the_answer_repeats_from_the_question() -> None:
+    sources = [Chunk(1, "Halden Robotics runs a Leipzig production floor. " + CANTEEN), Chunk(2, LEIPZIG)]
+    question = "When is the summer shutdown of the Leipzig production floor of Halden Robotics?"
+    echo = "The Leipzig production floor of Halden Robotics has its summer shutdown in week 19."
+    assert found_in(echo, sources, question) == []
+    right = "The Leipzig production floor of Halden Robotics has its summer shutdown in calendar weeks 32 and 33."
+    assert found_in(right, sources, question) == [2]
