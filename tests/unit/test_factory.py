@@ -101,6 +101,23 @@ def test_custom_url_never_receives_the_openai_key(clean_env: Path, monkeypatch, 
     assert req.headers["authorization"] == f"Bearer {NO_KEY}"
 
 
+def test_the_answer_length_limit_reaches_compatible_servers_as_max_tokens(clean_env, monkeypatch, double) -> None:
+    """llama.cpp's server (and other compatible ones) read `max_tokens`, not `max_completion_tokens`."""
+    monkeypatch.setenv("TRIPTYCH_MAX_TOKENS", "64")
+    monkeypatch.setenv("TRIPTYCH_RAG__MODEL", "compatible/small")
+    monkeypatch.setenv("TRIPTYCH_RAG__BASE_URL", "http://127.0.0.1:8080/v1")
+    monkeypatch.setenv("TRIPTYCH_PROMPT__MODEL", "openai/gpt-4o-mini")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-secret")
+    settings = load_settings()
+    for pipeline in ("rag", "prompt"):
+        make_chat_model(resolve_endpoint(settings, pipeline), settings, http_client=double.client()).invoke(
+            [HumanMessage("hi")]
+        )
+    compatible, hosted = (json.loads(r.content) for r in double.requests)
+    assert compatible["max_tokens"] == 64 and compatible["max_completion_tokens"] == 64
+    assert hosted["max_completion_tokens"] == 64 and "max_tokens" not in hosted  # OpenAI's own name only
+
+
 def test_custom_url_with_its_own_key_variable(clean_env: Path, monkeypatch, double) -> None:
     monkeypatch.setenv("TRIPTYCH_FINETUNED__MODEL", "compatible/my-ft")
     monkeypatch.setenv("TRIPTYCH_FINETUNED__BASE_URL", "https://llm.internal/v1")
