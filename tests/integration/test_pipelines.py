@@ -119,7 +119,7 @@ def test_a_timeout_is_honoured(index_dir: Path, local_models: LocalModels) -> No
     assert results["prompt"].total_s < 5
 
 
-def test_tokens_from_two_real_servers_interleave() -> None:
+def test_two_real_servers_generate_at_once() -> None:
     """Two endpoints on separate server processes (a core each) stream at once: the runner is concurrent."""
     spec = {"n_threads": 1}
     with (
@@ -136,6 +136,10 @@ def test_tokens_from_two_real_servers_interleave() -> None:
             "Count from 1 to 100, separated by commas.", None, ["prompt", "finetuned"], on_event=events.append
         )
     assert results["prompt"].error is None and results["finetuned"].error is None
-    order = [e.pipeline for e in events if e.kind == "token"]
-    switches = sum(1 for x, y in zip(order, order[1:], strict=False) if x != y)
-    assert switches >= 4, f"tokens did not interleave: {order}"
+    # Both requests are generating before either answer is complete: a sequential runner would start
+    # the second only after the first's "done". (Whose tokens come first depends on prompt lengths and
+    # the machine's load, so the order of tokens is not what is checked.)
+    kinds = [(e.pipeline, e.kind) for e in events]
+    first_done = min(kinds.index((p, "done")) for p in ("prompt", "finetuned"))
+    assert {("prompt", "started"), ("finetuned", "started")} <= set(kinds[:first_done]), kinds
+    assert {p for p, k in kinds if k == "token"} == {"prompt", "finetuned"}
