@@ -290,6 +290,9 @@ def _ingest_into(
     progress: ProgressCallback | None,
     client: ClientAPI | None,
     embedder: Embedder | None,
+    *,
+    progress_offset: int = 0,
+    progress_total: int | None = None,
 ) -> IngestReport:
     index = open_index(settings, check_domain(domain), create=True, client=client)
     embedder = embedder or LazyEmbedder(settings.embedding_model, settings.embedding_batch_size)
@@ -300,6 +303,8 @@ def _ingest_into(
         limits=Limits.from_settings(settings),
         chunking=chunking_from(settings, embedder),
         progress=progress,
+        progress_offset=progress_offset,
+        progress_total=progress_total,
     )
 
 
@@ -350,16 +355,8 @@ def ensure_demo_indexes(
     reports: dict[str, IngestReport] = {}
     done = 0
     for domain, sources in domains.items():
-        index = open_index(settings, domain, create=True, client=client)
-        reports[domain] = ingest_sources(
-            index,
-            embedder,
-            sources,
-            limits=Limits.from_settings(settings),
-            chunking=chunking_from(settings, embedder),
-            progress=progress_callback,
-            progress_offset=done,
-            progress_total=total,
+        reports[domain] = _ingest_into(
+            settings, domain, sources, progress_callback, client, embedder, progress_offset=done, progress_total=total
         )
         done += len(sources)
         if reports[domain].refused:
