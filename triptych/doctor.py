@@ -15,7 +15,7 @@ from triptych.settings import PIPELINE_ENDPOINTS, ConfigError, Settings
 Status = Literal["ok", "warn", "fail"]
 
 VERSIONED = (
-    "triptych", "langchain-core", "langgraph", "langchain-openai", "chromadb", "sentence-transformers",
+    "triptych", "langchain", "langchain-core", "langgraph", "langchain-openai", "chromadb", "sentence-transformers",
     "streamlit", "openai", "llama-cpp-python", "torch",
 )  # fmt: skip
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from langchain.chat_models import init_chat_model
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
 from langchain_core.messages import AIMessageChunk, BaseMessage, convert_to_openai_messages
 from langchain_core.messages.ai import UsageMetadata
@@ -140,20 +141,23 @@ def make_chat_model(
         # loops writes until its context is full (1,454 tokens and 21 s for one RAG answer, measured).
         extra = dict(kwargs.pop("extra_body", None) or {})  # type: ignore[call-overload]
         kwargs["extra_body"] = {"max_tokens": limit, **extra}
+    params: dict[str, Any] = {
+        "model": endpoint.model,
+        "base_url": endpoint.base_url,
+        "api_key": endpoint.api_key or NO_KEY,
+        "max_tokens": limit,
+        "temperature": temperature if temperature is not None else settings.temperature,
+        "timeout": settings.request_timeout_s,
+        "max_retries": 1,
+        "streaming": True,
+        "stream_usage": True,
+        **kwargs,
+    }
     if endpoint.usage_counter is not None:
-        kwargs["usage_counter"] = endpoint.usage_counter
-    return (CountingChatOpenAI if endpoint.usage_counter is not None else ChatOpenAI)(  # type: ignore[call-arg]
-        model=endpoint.model,
-        base_url=endpoint.base_url,
-        api_key=endpoint.api_key or NO_KEY,
-        max_tokens=limit,
-        temperature=temperature if temperature is not None else settings.temperature,
-        timeout=settings.request_timeout_s,
-        max_retries=1,
-        streaming=True,
-        stream_usage=True,
-        **kwargs,  # type: ignore[arg-type]
-    )
+        return CountingChatOpenAI(usage_counter=endpoint.usage_counter, **params)
+    # Every other endpoint speaks the OpenAI API (OpenAI, vLLM, Ollama, any compatible server):
+    # LangChain's own initialiser builds its chat model.
+    return init_chat_model(model_provider="openai", **params)  # type: ignore[return-value]
 
 
 def make_openai_client(endpoint: ResolvedEndpoint, settings: Settings, **kwargs: object) -> OpenAI:
