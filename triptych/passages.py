@@ -179,7 +179,7 @@ def select_excerpts(
 ) -> list[Excerpt]:
     """The sentences of `sources` that best answer `question`, within the budget, by source number.
 
-    The best sentence is always kept (even over the budget, cut to it), so a non-empty list of
+    The best sentence is always kept whole, even when it alone is over the budget, so a non-empty list of
     sources never yields an empty context. With `budget_tokens == 0` every sentence is kept.
     """
     sentences: list[Sentence] = []
