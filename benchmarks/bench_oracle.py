@@ -161,13 +161,14 @@ def main() -> None:
                     for line in (eval_dir / domain / "qa_dev.jsonl").read_text(encoding="utf-8").splitlines()
                     if line.strip()
                 }
-                records = half_of(load_qa(eval_dir / domain / "qa_dev.jsonl"), args.half)
-                records = [r for r in records if gold_chunk(eval_dir, domain, raw[r.id], args.window)]
+                golds = {r.id: gold_chunk(eval_dir, domain, raw[r.id], args.window) for r in load_qa(
+                    eval_dir / domain / "qa_dev.jsonl")}  # fmt: skip
+                records = [r for r in half_of(load_qa(eval_dir / domain / "qa_dev.jsonl"), args.half) if golds[r.id]]
                 records = records[: args.limit] if args.limit else records
                 rows: dict[str, list[dict]] = {"oracle": [], "rag": []}
                 ceiling = 0
                 for record in records:
-                    gold = gold_chunk(eval_dir, domain, raw[record.id], args.window)
+                    gold = golds[record.id]
                     assert gold is not None
                     passages[record.question] = gold
                     ceiling += metrics.contains(

@@ -79,12 +79,16 @@ def system_and_question(system: str, question: str, shots: list[tuple[str, str]]
     return messages
 
 
-def template(name: str, ctx: PipelineContext, **fields: str) -> str:
-    """A prompt template filled in; unknown {placeholders} are left as they are."""
-    text = load_prompt(name, ctx.prompts_dir)
+def fill(text: str, **fields: str) -> str:
+    """A template's text with its {placeholders} filled in; unknown ones are left as they are."""
     for key, value in fields.items():
         text = text.replace("{" + key + "}", value)
     return text
+
+
+def template(name: str, ctx: PipelineContext, **fields: str) -> str:
+    """A prompt template by name, filled in."""
+    return fill(load_prompt(name, ctx.prompts_dir), **fields)
 
 
 async def generate(state: PipelineState, runtime: Runtime[PipelineContext]) -> Answer:

@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 
 from graphs.context import PipelineContext, load_prompt
 from graphs.nodes import (
+    fill,
     generate,
     has_sources,
     locate_answer,
@@ -18,7 +19,6 @@ from graphs.nodes import (
     retrieve,
     select_context,
     system_and_question,
-    template,
 )
 from graphs.state import PipelineState, QuestionInput
 
@@ -42,16 +42,13 @@ def build_messages_with(template_name: str) -> Node:
 
     async def build_messages(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
         ctx = runtime.context
-        if "{context}" in load_prompt(template_name, ctx.prompts_dir):
-            system = template(template_name, ctx, context=state["context"])
-            return {"messages": system_and_question(system, state["question"])}
-
-        def turn(question: str, context: str) -> str:
-            return template("rag_user", ctx, question=question, context=context)
-
-        shot = (turn(EXAMPLE_QUESTION, EXAMPLE_CONTEXT), EXAMPLE_ANSWER)
-        system = template(template_name, ctx)
-        return {"messages": system_and_question(system, turn(state["question"], state["context"]), [shot])}
+        system = load_prompt(template_name, ctx.prompts_dir)
+        if "{context}" in system:
+            return {"messages": system_and_question(fill(system, context=state["context"]), state["question"])}
+        user = load_prompt("rag_user", ctx.prompts_dir)
+        shot = (fill(user, question=EXAMPLE_QUESTION, context=EXAMPLE_CONTEXT), EXAMPLE_ANSWER)
+        asked = fill(user, question=state["question"], context=state["context"])
+        return {"messages": system_and_question(system, asked, [shot])}
 
     return build_messages
 
