@@ -1,8 +1,9 @@
 """Run the selected pipelines at once on one question: stream their tokens, time them, isolate failures.
 
 Each pipeline's spec builds its own context (graphs/registry.py); this module only runs them.
-Generations that run on the embedded model share its cores, so they pass a gate
-(TRIPTYCH_LOCAL_CONCURRENCY at a time) and report 'queued' while they wait; remote endpoints run
+Generations that run on the embedded model share its cores, so they wait in the process-wide queue
+of the local models (triptych/llm/queue.py: every session, comparison and eval question shares it;
+TRIPTYCH_LOCAL_CONCURRENCY at a time) and report 'queued' while they wait; remote endpoints run
 freely. Progress and tokens arrive through LangGraph's "custom" stream; every run carries a config
 naming its pipeline, domain, question and evaluation run (for LangSmith traces). One pipeline's
 error or timeout becomes that pipeline's result; the others finish.
@@ -11,6 +12,7 @@ error or timeout becomes that pipeline's result; the others finish.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from graphs.context import PipelineContext, RetrieverLike
 from graphs.registry import DEFAULT_PIPELINES, PipelineSpec, get_spec
 from graphs.result import PipelineResult
 from triptych.bridge import run_relaying
+from triptych.llm.queue import ModelQueue
 from triptych.llm.server import LocalModels, ModelServerError
 from triptych.settings import ConfigError, Settings
 
@@ -39,7 +42,7 @@ class Event:
     result: PipelineResult | None = None
 
 
-Prepare = Callable[[PipelineSpec, "str | None", asyncio.Semaphore], PipelineContext]
+Prepare = Callable[[PipelineSpec, "str | None", ModelQueue], PipelineContext]
 
 
 def describe_error(exc: BaseException) -> str:
@@ -83,6 +86,8 @@ class Comparison:
         self._prepare = prepare or self.prepare
         self._retriever_for = retriever_for or self._default_retriever
         self._retrievers: dict[str, RetrieverLike | None] = {}
+        # One queue for the local models in the whole process: theirs when this runner has them.
+        self.queue = local.queue if local is not None else ModelQueue(settings.local_concurrency)
 
     def _default_retriever(self, domain: str) -> RetrieverLike | None:
         from triptych.retrieval import retriever_for
@@ -99,7 +104,7 @@ class Comparison:
         """Drop a domain's cached retriever after its documents change (its keyword index is built once)."""
         self._retrievers.pop(domain, None)
 
-    def prepare(self, spec: PipelineSpec, domain: str | None, gate: asyncio.Semaphore) -> PipelineContext:
+    def prepare(self, spec: PipelineSpec, domain: str | None, gate: ModelQueue) -> PipelineContext:
         """The spec's own context, with this runner's local models, cached retrievers and gate."""
         return spec.build_context(self.settings, domain, local=self.local, retriever_for=self.retriever, gate=gate)
 
@@ -110,9 +115,8 @@ class Comparison:
         """Start every pipeline now; yield their events as they happen, each ending with 'done'."""
         specs = [get_spec(p) for p in (pipelines or DEFAULT_PIPELINES)]
         events: asyncio.Queue[Event] = asyncio.Queue()
-        gate = asyncio.Semaphore(self.settings.local_concurrency)
         tasks = [
-            asyncio.create_task(self._run_one(spec, question, domain, gate, events.put_nowait, eval_run))
+            asyncio.create_task(self._run_one(spec, question, domain, self.queue, events.put_nowait, eval_run))
             for spec in specs
         ]
         try:
@@ -126,7 +130,7 @@ class Comparison:
                 task.cancel()
 
     async def _run_one(
-        self, spec: PipelineSpec, question: str, domain: str | None, gate: asyncio.Semaphore,
+        self, spec: PipelineSpec, question: str, domain: str | None, gate: ModelQueue,
         send: Callable[[Event], None], eval_run: str | None,
     ) -> None:  # fmt: skip
         started = time.perf_counter()
@@ -168,11 +172,14 @@ class Comparison:
         """Run to the end; the results by pipeline id, in the order asked."""
         order = list(pipelines or DEFAULT_PIPELINES)
         results: dict[str, PipelineResult] = {}
-        async for event in self.stream(question, domain, order, eval_run):
-            if on_event is not None:
-                on_event(event)
-            if event.kind == "done" and event.result is not None:
-                results[event.pipeline] = event.result
+        # aclosing: if this run is cancelled (a rerun, a closed tab, a new question) or `on_event` raises,
+        # the pipelines' tasks are cancelled at once, which closes their streams and frees the local model.
+        async with contextlib.aclosing(self.stream(question, domain, order, eval_run)) as events:
+            async for event in events:
+                if on_event is not None:
+                    on_event(event)
+                if event.kind == "done" and event.result is not None:
+                    results[event.pipeline] = event.result
         return {p: results[p] for p in order}
 
     def run(

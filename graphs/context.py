@@ -21,6 +21,7 @@ from pydantic import SkipValidation
 
 from triptych.documents.chunking import Chunk
 from triptych.llm.factory import UsageCounter
+from triptych.llm.queue import ModelQueue
 from triptych.passages import SelectionConfig
 from triptych.qa import QARecord
 
@@ -73,10 +74,12 @@ class PipelineContext:
     embed: Callable[[list[str]], np.ndarray] | None = None
     few_shot: list[QARecord] = field(default_factory=list)
     prompts_dir: Path | None = None
-    # Generations that share the local model's cores wait here, one (or N) at a time.
-    gate: asyncio.Semaphore | None = None
+    # Generations that share the local model's cores wait here, one (or N) at a time, process-wide
+    # (triptych/llm/queue.py; anything with `locked()` and `async with` will do in tests).
+    gate: ModelQueue | asyncio.Semaphore | None = None
     started_at: float = field(default_factory=time.perf_counter)  # the pipeline's clock: built, then run at once
     unavailable: str | None = None  # why this pipeline cannot answer (e.g. not fine-tuned yet)
+    notice: str | None = None  # a line the column shows with the answer (e.g. its server was restarted)
 
     def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float:
         """Estimated USD for the tokens used."""

@@ -113,7 +113,8 @@ async def generate(state: PipelineState, runtime: Runtime[PipelineContext]) -> A
     cost = ctx.cost(result.prompt_tokens, result.completion_tokens)
     return Answer(answer=result.answer, model=result.model, queued_s=queued, ttft_s=result.ttft_s,
                   total_s=result.latency_s, prompt_tokens=result.prompt_tokens,
-                  completion_tokens=result.completion_tokens, cost_usd=cost)  # fmt: skip
+                  completion_tokens=result.completion_tokens, cost_usd=cost, notice=ctx.notice,
+                  finish_reason=result.finish_reason, cut_short=result.cut_short)  # fmt: skip
 
 
 def fixed_answer(ctx: PipelineContext, answer: str, notice: str | None) -> Answer:

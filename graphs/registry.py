@@ -6,11 +6,9 @@ its graph needs for one question (`build_context`): its model, retriever and few
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 from langgraph.graph.state import CompiledStateGraph
 
@@ -18,7 +16,8 @@ from graphs import finetuned, finetuned_rag, prompt, rag
 from graphs.context import PipelineContext, RetrieverLike
 from triptych.finetune import registry as finetuned_models
 from triptych.llm.factory import make_chat_model, resolve_endpoint
-from triptych.llm.server import LocalModels
+from triptych.llm.queue import ModelQueue
+from triptych.llm.server import LocalModels, LoraRef
 from triptych.qa import domain_qa
 from triptych.settings import EndpointConfig, Settings
 
@@ -27,9 +26,7 @@ class NotFineTuned(Exception):
     """The domain has no fine-tuned model yet; the message says what to run."""
 
 
-def fine_tuned_model(
-    settings: Settings, cfg: EndpointConfig, domain: str | None
-) -> tuple[tuple[str, Path] | None, str | None]:
+def fine_tuned_model(settings: Settings, cfg: EndpointConfig, domain: str | None) -> tuple[LoraRef | None, str | None]:
     """The domain's fine-tuned model: `(lora, None)` for a local adapter, `(None, "ft:...")` for a hosted one.
 
     `(None, None)` where the endpoint serves the fine-tuned model itself (a custom URL) or OpenAI has
@@ -42,7 +39,7 @@ def fine_tuned_model(
         adapter = finetuned_models.active_adapter(settings, domain)
         if adapter is None:
             raise NotFineTuned(f"not fine-tuned yet: run `triptych finetune --domain {domain}`")
-        return (adapter.alias, adapter.gguf_path), None
+        return LoraRef(adapter.alias, adapter.gguf_path, family=f"ft-{domain}"), None
     if cfg.provider.name == "openai" and domain:
         return None, finetuned_models.hosted_model(settings, domain)
     return None, None
@@ -73,7 +70,7 @@ class PipelineSpec:
         *,
         local: LocalModels | None = None,
         retriever_for: Callable[[str], RetrieverLike | None] | None = None,
-        gate: asyncio.Semaphore | None = None,
+        gate: ModelQueue | None = None,
     ) -> PipelineContext:
         """What the graph needs for one question: its model (starting the local server if needed), the
         domain's retriever (from `retriever_for`) and few-shot examples; `gate` is shared by local generations.
@@ -100,6 +97,7 @@ class PipelineSpec:
             few_shot=domain_qa(settings.corpora_dir, domain, "train") if domain and self.uses_few_shot else [],
             prompts_dir=settings.prompts_dir,
             gate=gate if endpoint.is_local else None,
+            notice=endpoint.notice,
         )
 
 

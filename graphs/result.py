@@ -32,6 +32,8 @@ class PipelineResult:
     completion_tokens: int | None = None
     cost_usd: float = 0.0
     notice: str | None = None  # a remark that is not an error (e.g. 'not fine-tuned yet')
+    finish_reason: str | None = None  # as the endpoint reported it ("stop", "length"); None: fixed or not run
+    cut_short: str | None = None  # why the answer is incomplete; None when the model finished it
     found_in: list[int] = field(default_factory=list)  # sources holding the answer's words (matched, not cited)
     error: str | None = None
 

@@ -26,6 +26,8 @@ class Answer(TypedDict, total=False):
     completion_tokens: int | None
     cost_usd: float
     notice: str | None  # a non-error remark shown with the answer (e.g. 'not fine-tuned yet')
+    finish_reason: str | None  # as the endpoint reported it ("stop", "length"); None for a fixed answer
+    cut_short: str | None  # why the answer is incomplete (token limit, stream stopped); None when finished
 
 
 class PipelineState(QuestionInput, Answer, total=False):

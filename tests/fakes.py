@@ -15,12 +15,16 @@ from triptych.retrieval import RetrievedChunk
 
 
 class ScriptedChat(BaseChatModel):
-    """Streams `reply` word by word (with `delay` between words), or raises `error`; records prompts."""
+    """Streams `reply` word by word (with `delay` between words), or raises `error`; records prompts.
+
+    The stream ends as an OpenAI-compatible one does, with `finish_reason` ("stop", "length" or None).
+    """
 
     reply: str = "ok"
     delay: float = 0.0
     error: BaseException | None = None
     usage: tuple[int, int] | None = (10, 3)
+    finish_reason: str | None = "stop"
     calls: list[list[BaseMessage]] = []
 
     @property
@@ -62,13 +66,13 @@ class ScriptedChat(BaseChatModel):
         for i, word in enumerate(words):
             await asyncio.sleep(self.delay)
             yield ChatGenerationChunk(message=AIMessageChunk(content=word if i == 0 else " " + word))
+        usage = None
         if self.usage:
             p, c = self.usage
-            yield ChatGenerationChunk(
-                message=AIMessageChunk(
-                    content="", usage_metadata={"input_tokens": p, "output_tokens": c, "total_tokens": p + c}
-                )
-            )
+            usage = {"input_tokens": p, "output_tokens": c, "total_tokens": p + c}
+        # the last chunk says why the stream ended, as OpenAI-compatible servers do (None: it doesn't say)
+        metadata = {"finish_reason": self.finish_reason} if self.finish_reason else {}
+        yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage, response_metadata=metadata))
 
 
 def make_chunk(

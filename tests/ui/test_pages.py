@@ -44,7 +44,7 @@ def app_env(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         resources.app_settings.clear()
 
 
-def scripted_comparison(monkeypatch: pytest.MonkeyPatch, replies: dict[str, str | Exception]) -> None:
+def scripted_comparison(monkeypatch: pytest.MonkeyPatch, replies: dict[str, str | Exception | ScriptedChat]) -> None:
     """Install, in place of the app's Comparison, one whose pipelines are scripted chat models."""
     from triptych.ui import resources
 
@@ -53,7 +53,8 @@ def scripted_comparison(monkeypatch: pytest.MonkeyPatch, replies: dict[str, str 
         if isinstance(reply, Exception):
             raise reply
         retriever = FakeRetriever([CHUNK]) if spec.uses_retrieval else None
-        return PipelineContext(chat=ScriptedChat(reply=reply), model=f"fake-{spec.id}", retriever=retriever)
+        chat = reply if isinstance(reply, ScriptedChat) else ScriptedChat(reply=reply)
+        return PipelineContext(chat=chat, model=f"fake-{spec.id}", retriever=retriever)
 
     runner = Comparison(Settings(_env_file=None), prepare=prepare)  # type: ignore[call-arg]
     monkeypatch.setattr(resources, "comparison", lambda: runner)
@@ -111,6 +112,20 @@ def test_a_failing_pipeline_shows_its_error_in_its_own_column(app_env: Path, mon
     assert not at.exception
     assert [e.value for e in at.error] == ["RAG failed: no index for hr\\_demo"]
     assert markdown_text(at).count("first token") == 2
+
+
+def test_an_answer_cut_short_says_so_in_its_column_and_in_the_history(app_env: Path, monkeypatch) -> None:
+    scripted_comparison(monkeypatch, {"prompt": "Around 20 days.",
+                                      "rag": ScriptedChat(reply="Employees get 25", finish_reason="length"),
+                                      "finetuned": ScriptedChat(reply="", finish_reason=None)})  # fmt: skip
+    at = ask(AppTest.from_file(str(PAGES / "compare_page.py"), default_timeout=60).run())
+    assert not at.exception, at.exception
+    warnings = [w.value.replace("\\", "") for w in at.warning]  # as shown, without markdown escapes
+    assert "Incomplete answer: cut short at the token limit (TRIPTYCH_MAX_TOKENS)" in warnings
+    assert any(w.startswith("No answer: cut short: the stream ended without saying it was finished") for w in warnings)
+    saved = json.loads(next((app_env / "data" / "history").glob("*.json")).read_text())
+    cut = {pid: r["cut_short"] for pid, r in saved["results"].items()}
+    assert cut["prompt"] is None and cut["rag"].startswith("cut short at the token limit") and cut["finetuned"]
 
 
 def test_questions_wait_while_the_domain_is_ingested(app_env: Path, monkeypatch) -> None:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import httpx
 import openai
+import pytest
 
 from graphs.compare import Comparison, Event
 from graphs.context import PipelineContext
 from graphs.registry import PipelineSpec
 from tests.fakes import FakeRetriever, ScriptedChat, make_chunk
+from triptych.llm.queue import ModelQueue
 from triptych.settings import Settings
 
 
@@ -22,7 +26,7 @@ def comparison(chats: dict[str, ScriptedChat], local: set[str] = frozenset(), **
     """A runner whose pipelines use the given fakes; those in `local` share the local-model gate."""
     retriever = FakeRetriever([make_chunk("c1", "d", "d.md", "D", "text", 0, 4, 0.9)])
 
-    def prepare(spec: PipelineSpec, domain: str | None, gate: asyncio.Semaphore) -> PipelineContext:
+    def prepare(spec: PipelineSpec, domain: str | None, gate: ModelQueue) -> PipelineContext:
         return PipelineContext(
             chat=chats[spec.id], model=f"m-{spec.id}", retriever=retriever, gate=gate if spec.id in local else None
         )
@@ -136,3 +140,75 @@ def test_every_graph_run_names_its_pipeline_domain_question_and_eval_run() -> No
     assert seen[0]["metadata"] | {"pipeline": "prompt", "domain": "hr", "question": "Who approves travel?",
                                   "eval_run_id": "hr-20250101T000000"} == seen[0]["metadata"]  # fmt: skip
     assert {"triptych", "pipeline:prompt", "domain:hr", "eval:hr-20250101T000000"} <= set(seen[0]["tags"])
+
+
+def test_two_sessions_share_one_queue_for_the_local_model() -> None:
+    """Two browser sessions (two comparisons in one app process) never generate on the local model at once."""
+    from triptych.llm.server import LocalModels
+
+    shared = LocalModels(settings(local_concurrency=1))  # no server starts: the fakes answer
+    chats = {"a": ScriptedChat(reply="a1 a2 a3 a4", delay=0.02), "b": ScriptedChat(reply="b1 b2 b3 b4", delay=0.02)}
+    tokens: list[str] = []
+    lock = threading.Lock()
+
+    def session(name: str) -> None:
+        def prepare(spec: PipelineSpec, domain: str | None, gate: ModelQueue) -> PipelineContext:
+            return PipelineContext(chat=chats[name], model="local", gate=gate)
+
+        def on_event(event: Event) -> None:
+            if event.kind == "token":
+                with lock:
+                    tokens.append(event.text.strip())
+
+        Comparison(shared.settings, shared, prepare=prepare).run("q", None, ["prompt"], on_event=on_event)
+
+    threads = [threading.Thread(target=session, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert sorted(tokens) == ["a1", "a2", "a3", "a4", "b1", "b2", "b3", "b4"]
+    first = tokens[0][0]
+    assert [t[0] for t in tokens] == [first] * 4 + [("b" if first == "a" else "a")] * 4  # one after the other
+
+
+def test_an_answer_the_model_did_not_finish_is_marked_cut_short() -> None:
+    chats = {
+        "prompt": ScriptedChat(reply="a complete answer", finish_reason="stop"),
+        "rag": ScriptedChat(reply="an answer that ran out of", finish_reason="length"),
+        "finetuned": ScriptedChat(reply="an answer the server stopped", finish_reason=None),
+    }
+    _, results = collect(comparison(chats), ["prompt", "rag", "finetuned"])
+    assert results["prompt"].cut_short is None and results["prompt"].finish_reason == "stop"
+    assert results["rag"].cut_short == "cut short at the token limit (TRIPTYCH_MAX_TOKENS)"
+    assert results["rag"].finish_reason == "length"
+    assert results["finetuned"].cut_short.startswith("cut short: the stream ended without saying it was finished")
+    assert results["finetuned"].to_dict()["cut_short"] == results["finetuned"].cut_short  # kept in the history
+
+
+def test_an_abandoned_comparison_stops_generating_and_frees_the_local_model() -> None:
+    """A rerun (a click, a new question, a closed tab) raises in the page's event callback."""
+
+    class Rerun(Exception):
+        pass
+
+    chats = {"prompt": ScriptedChat(reply=" ".join(["word"] * 200), delay=0.02)}  # about 4 s if left running
+    runner = comparison(chats, local={"prompt"})
+
+    def on_event(event: Event) -> None:
+        if event.kind == "token":
+            raise Rerun
+
+    started = time.perf_counter()
+    with pytest.raises(Rerun):
+        runner.run("q", None, ["prompt"], on_event=on_event)
+    deadline = time.perf_counter() + 1.0
+    while runner.queue.held and time.perf_counter() < deadline:
+        time.sleep(0.01)
+    assert runner.queue.held == 0, "the local model is still held by the abandoned comparison"
+    assert time.perf_counter() - started < 1.5
+    # and the session's next question is answered at once, without queueing behind the abandoned one
+    chats["prompt"] = ScriptedChat(reply="next")
+    _, results = collect(runner, ["prompt"])
+    assert results["prompt"].answer == "next"
+    assert results["prompt"].queued_s < 0.5

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from langchain.chat_models import init_chat_model
@@ -22,7 +21,7 @@ from langchain_openai import ChatOpenAI
 from openai import DefaultAsyncHttpxClient, OpenAI
 from pydantic import Field, SkipValidation
 
-from triptych.llm.server import LocalModels, ModelServerError
+from triptych.llm.server import LocalModels, LoraRef, ModelServerError
 from triptych.settings import EndpointConfig, Settings
 
 # llama.cpp and most self-hosted servers ignore the key, but the OpenAI client requires one.
@@ -49,6 +48,7 @@ class ResolvedEndpoint:
     price_in_per_1k: float = 0.0
     price_out_per_1k: float = 0.0
     usage_counter: UsageCounter | None = None
+    notice: str | None = None  # something the column should say (e.g. its server was restarted)
 
     @property
     def is_local(self) -> bool:
@@ -68,13 +68,13 @@ def resolve_endpoint(
     settings: Settings,
     pipeline: str,
     local: LocalModels | None = None,
-    lora: tuple[str, Path] | None = None,
+    lora: LoraRef | None = None,
     *,
     model: str | None = None,
 ) -> ResolvedEndpoint:
     """Turn a pipeline's settings into a concrete endpoint, starting the local server if needed.
 
-    `lora` is `(alias, adapter.gguf)` for a local fine-tuned model; the base model otherwise.
+    `lora` is the adapter of a local fine-tuned model; the base model otherwise.
     `model` names another model on a remote endpoint than the configured one (a hosted `ft:...` model).
     Raises ConfigError (missing key) or ModelServerError (local server, unknown model name).
     """
@@ -88,8 +88,9 @@ def resolve_endpoint(
         model = cfg.model_name or server.spec.alias
         server.require_model(model)
         return ResolvedEndpoint(
-            pipeline, "local", server.base_url, model, None, usage_counter=server.token_counter(), **common
-        )
+            pipeline, "local", server.base_url, model, None, usage_counter=server.token_counter(),
+            notice=local.restart_notice(server.spec.alias), **common,
+        )  # fmt: skip
     return ResolvedEndpoint(pipeline, cfg.provider.name, cfg.endpoint_url(), model or cfg.model_name, api_key, **common)
 
 

@@ -23,10 +23,27 @@ class Generation:
     latency_s: float
     prompt_tokens: int | None
     completion_tokens: int | None
+    finish_reason: str | None = None  # as the endpoint reported it: "stop", "length", ... (None: not reported)
+
+    @property
+    def cut_short(self) -> str | None:
+        """Why the answer is incomplete, or None when the model finished it."""
+        return cut_short_reason(self.finish_reason)
 
     def to_dict(self) -> dict[str, object]:
         """Plain dict for JSON output."""
         return asdict(self)
+
+
+def cut_short_reason(finish_reason: str | None) -> str | None:
+    """A line saying why an answer with this finish reason is incomplete; None for a finished one."""
+    if finish_reason in ("stop", "eos", "tool_calls", "function_call"):
+        return None
+    if finish_reason == "length":
+        return "cut short at the token limit (TRIPTYCH_MAX_TOKENS)"
+    if finish_reason is None:
+        return "cut short: the stream ended without saying it was finished (the server stopped it)"
+    return f"cut short: the endpoint stopped it ({finish_reason})"
 
 
 async def stream_answer(
@@ -43,6 +60,7 @@ async def stream_answer(
     so that time to first token includes retrieval and queueing, as a user experiences it.
     Token counts come from the endpoint's usage report; where it sends none while streaming (the
     embedded llama.cpp server), `usage_counter` counts them once the answer is complete.
+    The endpoint's `finish_reason` is kept: an answer it did not finish is never taken as complete.
     """
     start = time.perf_counter() if started_at is None else started_at
     ttft: float | None = None
@@ -58,6 +76,7 @@ async def stream_answer(
     latency = time.perf_counter() - start
     text = merged.text if merged is not None else ""
     usage = merged.usage_metadata if merged is not None else None
+    finish = merged.response_metadata.get("finish_reason") if merged is not None else None
     if usage:
         prompt_tokens, completion_tokens = usage["input_tokens"], usage["output_tokens"]
     elif usage_counter is not None:
@@ -72,4 +91,5 @@ async def stream_answer(
         latency_s=latency,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
+        finish_reason=finish,
     )

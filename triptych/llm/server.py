@@ -23,9 +23,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 
+from triptych.llm.queue import ModelQueue
 from triptych.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -182,6 +184,11 @@ class LocalModelServer:
         """Whether the process is alive."""
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        """The process's exit code once it has exited (negative: killed by that signal)."""
+        return self._proc.poll() if self._proc is not None else None
+
     def start(self) -> LocalModelServer:
         """Start the process and wait until it answers `/v1/models`; raise with the reason if not."""
         if self.is_running():
@@ -212,6 +219,9 @@ class LocalModelServer:
             "--n_threads", str(spec.n_threads),
             "--n_threads_batch", str(spec.n_threads),
             "--n_ctx", str(spec.n_ctx),
+            # llama.cpp's default ends a running stream with [DONE] as soon as another request waits:
+            # the first answer would be cut short. Requests wait in Triptych's queue (triptych/llm/queue.py).
+            "--interrupt_requests", "false",
         ]  # fmt: skip
         if spec.lora_path is not None:
             cmd += ["--lora_path", str(spec.lora_path)]
@@ -323,17 +333,33 @@ def _stop_all() -> None:
         server.stop(timeout_s=3.0)
 
 
+class LoraRef(NamedTuple):
+    """A LoRA adapter to serve: the model name it is served under, its GGUF file, and its family.
+
+    Adapters of one family (one domain's successive runs) supersede each other: serving a new one
+    stops the server of the old.
+    """
+
+    alias: str
+    path: Path
+    family: str | None = None
+
+
 class LocalModels:
     """The embedded servers Triptych runs: the base model, and the base with each active adapter.
 
     Servers start lazily on first use and are shared by every caller in the process; `close()`
-    stops them all. Threads per process come from TRIPTYCH_LOCAL_THREADS: generations are queued
-    by the comparison runner rather than run side by side on the same cores.
+    stops them all. They share the machine's cores, so every generation on them waits its turn in
+    one process-wide `queue` (TRIPTYCH_LOCAL_CONCURRENCY at a time). A server found dead is started
+    again on the next request, and `restart_notice` says so once.
     """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.queue = ModelQueue(settings.local_concurrency)
         self._servers: dict[str, LocalModelServer] = {}
+        self._families: dict[str, str] = {}  # alias -> family, for adapter servers
+        self._restarted: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def model_path(self) -> Path:
@@ -357,17 +383,44 @@ class LocalModels:
         alias = self.settings.local_model_alias
         return self._get(alias, lambda: self._spec(alias, None, self.settings.local_port))
 
-    def adapter(self, alias: str, lora_path: Path) -> LocalModelServer:
-        """The server of the base model with one LoRA adapter (started if needed)."""
-        return self._get(alias, lambda: self._spec(alias, lora_path, 0))
+    def adapter(self, alias: str, lora_path: Path, family: str | None = None) -> LocalModelServer:
+        """The server of the base model with one LoRA adapter (started if needed).
+
+        Starting it stops the servers of other adapters of the same `family` (superseded runs).
+        """
+        server = self._get(alias, lambda: self._spec(alias, lora_path, 0))
+        if family is not None:
+            with self._lock:
+                self._families[alias] = family
+                old = [a for a, f in self._families.items() if f == family and a != alias]
+                stopped = [self._servers.pop(a, None) for a in old]
+                for a in old:
+                    self._families.pop(a, None)
+            for superseded in stopped:
+                if superseded is not None:
+                    log.info("stopping the superseded adapter server %s", superseded.spec.alias)
+                    superseded.stop()
+        return server
 
     def _get(self, alias: str, make_spec) -> LocalModelServer:  # type: ignore[no-untyped-def]
         with self._lock:
             server = self._servers.get(alias)
             if server is None or not server.is_running():
+                if server is not None:
+                    code = server.exit_code
+                    server.stop()
+                    self._restarted[alias] = (
+                        f"the local model server had stopped (exit code {code}) and was started again"
+                    )
+                    log.warning("local model server %s had exited (code %s): restarting it", alias, code)
                 server = LocalModelServer(make_spec(), self.settings.local_startup_timeout_s).start()
                 self._servers[alias] = server
             return server
+
+    def restart_notice(self, alias: str) -> str | None:
+        """Once, after a dead server was started again: a line saying so (for the column)."""
+        with self._lock:
+            return self._restarted.pop(alias, None)
 
     def running(self) -> dict[str, LocalModelServer]:
         """Aliases whose servers are running now."""
@@ -379,3 +432,4 @@ class LocalModels:
             for server in self._servers.values():
                 server.stop()
             self._servers.clear()
+            self._families.clear()

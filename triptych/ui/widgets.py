@@ -126,6 +126,10 @@ def render_final(box: Any, stats: Any, result: PipelineResult) -> None:
         box.error(f"{result.label} failed: {escape_markdown(result.error)}", icon=":material/error:")
         stats.caption(f"failed after {result.total_s or 0:.1f} s")
         return
+    if not result.answer and result.cut_short:
+        box.warning(f"No answer: {escape_markdown(result.cut_short)}", icon=":material/content_cut:")
+        stats.caption(f"cut short after {result.total_s or 0:.1f} s")
+        return
     if not result.answer:
         box.info(result.notice or "(empty answer)")
         stats.caption("not run")
@@ -137,6 +141,8 @@ def render_final(box: Any, stats: Any, result: PipelineResult) -> None:
             st.caption(f":material/find_in_page: found in {where}: the answer's words occur there (matched, not cited)")
         if result.notice:
             st.caption(result.notice)
+        if result.cut_short:  # never shown as if complete
+            st.warning(f"Incomplete answer: {escape_markdown(result.cut_short)}", icon=":material/content_cut:")
     stats.markdown(timing_badges(result))
 
 
