@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import statistics
 import sys
 import tempfile
 import threading
@@ -28,6 +27,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from triptych.browser_harness import REPO, RunningApp, chromium, running_app, select  # noqa: E402
+from triptych.evaluate.scoring import percentile  # noqa: E402
 from triptych.qa import domain_qa  # noqa: E402
 
 SAVED = re.compile(r"Saved to the history as (\S+?)\.")
@@ -159,12 +159,6 @@ def history_outcomes(data_dir: Path, ids: list[str]) -> dict[str, int]:
             counts["answers_cut_short"] += bool(result.get("cut_short"))
             counts["empty_answers"] += not result.get("answer") and not result.get("notice")
     return counts
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0], 2)
 
 
 def main() -> None:
