@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import replace
 from typing import Any
@@ -91,15 +90,45 @@ def template(name: str, ctx: PipelineContext, **fields: str) -> str:
     return fill(load_prompt(name, ctx.prompts_dir), **fields)
 
 
+QUEUED_EVERY_S = 0.5
+
+
+async def wait_turn(gate: Any) -> None:
+    """Take a slot of the local model's queue (none needed for remote endpoints: `gate` is None).
+
+    While it waits, 'queued' is reported every half second with how many wait: the page shows it,
+    and a page whose viewer has left or clicked elsewhere notices at once and cancels the run.
+    """
+    if gate is None:
+        return
+    if not gate.locked():
+        await gate.acquire()
+        return
+    turn = asyncio.ensure_future(gate.acquire())
+    try:
+        await asyncio.sleep(0)  # let it join the line, so the count includes it
+        while True:
+            waiting = getattr(gate, "waiting", None)
+            report("queued", f"{waiting} waiting for the local model" if waiting else "")
+            done, _ = await asyncio.wait({turn}, timeout=QUEUED_EVERY_S)
+            if done:
+                turn.result()
+                return
+    except BaseException:
+        if turn.done() and not turn.cancelled() and turn.exception() is None:
+            gate.release()  # the slot came just as this run was cancelled: pass it on
+        else:
+            turn.cancel()
+        raise
+
+
 async def generate(state: PipelineState, runtime: Runtime[PipelineContext]) -> Answer:
     """Stream the answer from the pipeline's model, waiting for the shared local model if needed."""
     ctx = runtime.context
     assert ctx.chat is not None, "generate needs a chat model"
     wait_from = time.perf_counter()
-    gate = ctx.gate if ctx.gate is not None else contextlib.nullcontext()
-    if ctx.gate is not None and ctx.gate.locked():
-        report("queued")
-    async with gate:
+    await wait_turn(ctx.gate)
+    try:
         queued = time.perf_counter() - wait_from
         report("started")
         result = await stream_answer(
@@ -110,6 +139,9 @@ async def generate(state: PipelineState, runtime: Runtime[PipelineContext]) -> A
             usage_counter=ctx.usage_counter,
             started_at=ctx.started_at,
         )
+    finally:
+        if ctx.gate is not None:
+            ctx.gate.release()
     cost = ctx.cost(result.prompt_tokens, result.completion_tokens)
     return Answer(answer=result.answer, model=result.model, queued_s=queued, ttft_s=result.ttft_s,
                   total_s=result.latency_s, prompt_tokens=result.prompt_tokens,

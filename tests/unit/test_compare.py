@@ -212,3 +212,31 @@ def test_an_abandoned_comparison_stops_generating_and_frees_the_local_model() ->
     _, results = collect(runner, ["prompt"])
     assert results["prompt"].answer == "next"
     assert results["prompt"].queued_s < 0.5
+
+
+def test_a_waiting_column_keeps_saying_it_waits_and_a_viewer_who_leaves_stops_waiting() -> None:
+    """While queued, 'queued' comes every half second: a page that has been left notices and cancels."""
+
+    class Left(Exception):
+        pass
+
+    runner = comparison({"prompt": ScriptedChat(reply="x")}, local={"prompt"})
+    queued: list[Event] = []
+
+    def on_event(event: Event) -> None:
+        if event.kind == "queued":
+            queued.append(event)
+            if len(queued) == 3:
+                raise Left
+
+    async def hold_the_model() -> None:
+        await runner.queue.acquire()  # someone else's long answer
+
+    asyncio.run(hold_the_model())
+    with pytest.raises(Left):
+        runner.run("q", None, ["prompt"], on_event=on_event)
+    assert [e.text for e in queued] == ["1 waiting for the local model"] * 3
+    deadline = time.perf_counter() + 1.0
+    while runner.queue.waiting and time.perf_counter() < deadline:
+        time.sleep(0.01)
+    assert runner.queue.waiting == 0  # the viewer who left is no longer in the line

@@ -79,7 +79,7 @@ def stream_comparison(q: str, dom: str | None, pipelines: list[str]) -> dict[str
         """Update the event's column as it streams."""
         pid = event.pipeline
         if event.kind == "queued":
-            stats[pid].caption("queued: waiting for the local model")
+            stats[pid].caption(f"queued: {event.text or 'waiting for the local model'}")
         elif event.kind == "started":
             stats[pid].caption("generating…")
         elif event.kind == "token":
