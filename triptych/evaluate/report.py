@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+from triptych.evaluate.headline import NOT_RECORDED, headline
 from triptych.evaluate.store import LoadedRun
 
 COLORS = {"prompt": "#4c78a8", "rag": "#59a14f", "finetuned": "#e15759", "finetuned_rag": "#b07aa1"}
@@ -229,20 +230,36 @@ COMPARED = ("correct", "contains", "exact_match", "f1", "numeric", "refusal_accu
             "cited_holds_answer", "ttft_s.median", "total_s.median", "cost_usd_per_answer")  # fmt: skip
 
 
+def _deltas(ma: dict[str, Any], mb: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    out = {}
+    for key in COMPARED:
+        va, vb = metric(ma, key), metric(mb, key)
+        change = round(vb - va, 4) if isinstance(va, int | float) and isinstance(vb, int | float) else None
+        out[key] = {"a": va, "b": vb, "change": change}
+    return out
+
+
 def compare_runs(a: LoadedRun, b: LoadedRun) -> dict[str, Any]:
-    """Per pipeline, the change in each metric (b - a), and the questions whose correctness changed."""
+    """Per pipeline, the change in each metric (b - a), and the questions whose correctness changed.
+
+    A fine-tuned pipeline is compared on questions unseen in training when both runs recorded the split
+    (`basis`), with the seen figures in `seen`; otherwise on all answers, its `seen` "not recorded".
+    """
     pipelines = [p for p in a.summary["pipelines"] if p in b.summary["pipelines"]]
     deltas: dict[str, dict[str, dict[str, float | None]]] = {}
+    basis: dict[str, str] = {}
+    seen: dict[str, Any] = {}
     for p in pipelines:
-        ma, mb = a.summary["metrics"].get(p, {}), b.summary["metrics"].get(p, {})
-        deltas[p] = {}
-        for key in COMPARED:
-            va, vb = metric(ma, key), metric(mb, key)
-            deltas[p][key] = {
-                "a": va,
-                "b": vb,
-                "change": round(vb - va, 4) if isinstance(va, int | float) and isinstance(vb, int | float) else None,
-            }
+        ha, hb = headline(p, a.summary["metrics"].get(p, {})), headline(p, b.summary["metrics"].get(p, {}))
+        both_split = ha.basis == hb.basis == "unseen"
+        basis[p] = "unseen" if both_split else "all"
+        ma, mb = (ha.metrics, hb.metrics) if both_split else (a.summary["metrics"].get(p, {}),
+                                                                b.summary["metrics"].get(p, {}))  # fmt: skip
+        deltas[p] = _deltas(ma, mb)
+        if both_split:
+            seen[p] = {"n": {"a": ha.seen_n, "b": hb.seen_n}, **_deltas(ha.seen or {}, hb.seen or {})}
+        elif ha.split_missing or hb.split_missing or ha.basis != hb.basis:
+            seen[p] = NOT_RECORDED
     index_a = {(r["question_id"], r["pipeline"]): r for r in a.answers}
     changed = []
     same_questions = 0
@@ -274,7 +291,11 @@ def compare_runs(a: LoadedRun, b: LoadedRun) -> dict[str, Any]:
         "run_b": b.summary["run_id"],
         "pipelines": pipelines,
         "shared_answers": same_questions,
+        # per pipeline: "unseen" when both runs split a fine-tuned pipeline's answers by training, else "all"
+        "basis": basis,
         "metrics": deltas,
+        # fine-tuned pipelines: the same deltas on questions seen in training, or "not recorded"
+        "seen": seen,
         "fixed": sum(1 for c in changed if c["correct"]["b"] and not c["correct"]["a"]),
         "broken": sum(1 for c in changed if c["correct"]["a"] and not c["correct"]["b"]),
         "changed": changed,

@@ -23,7 +23,9 @@ from triptych.bridge import run_relaying
 from triptych.evaluate import store
 from triptych.evaluate.judge import Judge
 from triptych.evaluate.metrics import doc_stem
-from triptych.evaluate.scoring import score_answer, summarize
+from triptych.evaluate.scoring import miss_cause, score_answer, summarize
+from triptych.evaluate.training_overlap import TrainingOverlap
+from triptych.evaluate.uncertainty import compare_pipelines
 from triptych.qa import QARecord
 
 RETRIEVAL_DEPTH = 5  # chunks searched for hit@1/3/5
@@ -64,12 +66,18 @@ def answer_row(
     result: PipelineResult,
     retrieved_docs: list[str] | None,
     judge: dict[str, str] | None,
+    *,
+    adapter_run: str | None = None,
+    seen_in_training: bool | None = None,
 ) -> dict[str, Any]:
-    """One line of answers.jsonl."""
+    """One line of answers.jsonl; `adapter_run` / `seen_in_training` only for a pipeline with an adapter."""
     status = status_of(result)
     sources = [s.to_dict() for s in result.sources]
-    uses_retrieval = get_spec(result.pipeline).uses_retrieval
-    docs = retrieved_docs if uses_retrieval and status != "unavailable" else None
+    spec = get_spec(result.pipeline)
+    docs = retrieved_docs if spec.uses_retrieval and status != "unavailable" else None
+    scores = score_answer(record, status=status, answer=result.answer, sources=sources, retrieved_docs=docs)
+    if status == "unavailable":
+        adapter_run, seen_in_training = None, None
     return {
         "question_id": record.id,
         "domain": domain,
@@ -82,7 +90,18 @@ def answer_row(
         # the result as the history keeps it, less the label, the prompt and setup time (not the answer's)
         **result.to_dict(exclude=("label", "messages", "setup_s")),
         "retrieved_doc_ids": docs,
-        "scores": score_answer(record, status=status, answer=result.answer, sources=sources, retrieved_docs=docs),
+        "scores": scores,
+        "adapter_run": adapter_run,
+        "seen_in_training": seen_in_training,
+        "miss_cause": miss_cause(
+            record,
+            uses_retrieval=spec.uses_retrieval,
+            uses_adapter=spec.uses_adapter,
+            status=status,
+            scores=scores,
+            sources=sources,
+            seen_in_training=seen_in_training,
+        ),
         "judge": judge,
         "finished_at": store.now_iso(),
     }
@@ -157,6 +176,8 @@ class Evaluation:
             run.write_manifest({"run_id": run.run_id, **manifest, "status": "running", "created_at": store.now_iso()})
         else:
             run.write_manifest(run.manifest() | {"status": "running"})
+        overlap = TrainingOverlap(self.settings, domain, list(pipelines))
+        run.write_manifest(run.manifest() | {"adapter_runs": {p: r for p, r in overlap.runs.items() if r}})
 
         done = {
             (a["question_id"], a["pipeline"]) for a in run.answers() if not (retry_errors and a["status"] == "error")
@@ -167,7 +188,9 @@ class Evaluation:
         if on_start is not None:
             on_start(run, already, len(records))
         try:
-            run_relaying(lambda report: self._ask_all(run, domain, todo, already, len(records), report), on_progress)
+            run_relaying(
+                lambda report: self._ask_all(run, domain, todo, already, len(records), overlap, report), on_progress
+            )
         except BaseException:
             self.finish(run, status="partial")
             raise
@@ -176,7 +199,7 @@ class Evaluation:
 
     async def _ask_all(
         self, run: store.RunDir, domain: str, todo: list[tuple[QARecord, list[str]]], done: int, total: int,
-        report: Callable[[Progress], None],
+        overlap: TrainingOverlap, report: Callable[[Progress], None],
     ) -> None:  # fmt: skip
         gate = asyncio.Semaphore(self.concurrency)
         counter = {"done": done}
@@ -196,7 +219,17 @@ class Evaluation:
                             result.answer,
                         )  # fmt: skip
                         verdict = graded.to_dict()
-                    rows.append(answer_row(record, domain, result, retrieved, verdict))
+                    rows.append(
+                        answer_row(
+                            record,
+                            domain,
+                            result,
+                            retrieved,
+                            verdict,
+                            adapter_run=overlap.runs.get(result.pipeline),
+                            seen_in_training=overlap.seen(result.pipeline, record),
+                        )
+                    )
                 run.append(rows)
                 counter["done"] += 1
                 report(Progress(counter["done"], total, record.id, {r["pipeline"]: r["status"] for r in rows}))
@@ -243,6 +276,7 @@ class Evaluation:
             "settings": manifest["settings"],
             "judge": manifest.get("judge"),
             "metrics": summarize(stored, manifest["pipelines"]),
+            "comparisons": compare_pipelines(stored, manifest["pipelines"]),
         }
         run.write_summary(summary)
         return summary
