@@ -116,7 +116,7 @@ def compare_pipelines(answers: Sequence[dict[str, Any]], pipelines: Sequence[str
                 "ci95": [_r(interval[0]), _r(interval[1])] if interval else None,
                 "only_a_right": only_a,
                 "only_b_right": only_b,
-                "mcnemar_p": round(mcnemar_exact_p(only_a, only_b), 6),
+                "mcnemar_p": float(f"{mcnemar_exact_p(only_a, only_b):.6g}"),
                 "bootstrap": {"resamples": RESAMPLES, "seed": SEED},
                 "verdict": verdict(first, second, difference or 0.0, interval, n),
             }
