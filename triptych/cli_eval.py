@@ -241,7 +241,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     comparisons = summary.get("comparisons")
     console.print("Differences between pipelines (paired bootstrap 95 % CI, McNemar exact p):", markup=False)
     for line in [hl.comparison_text(c) for c in comparisons] if comparisons is not None else [hl.NOT_RECORDED]:
-        console.print(f"  {line}", markup=False)
+        console.print(f"  {line}", markup=False, soft_wrap=True)
     console.print("Why answers missed:", markup=False)
     for p in pipelines:
         console.print(f"  {p}: {hl.causes_text(summary['metrics'][p])}", markup=False)

@@ -45,7 +45,7 @@ class Scripted(ByQuestion):
 def write_adapter_run(settings: Settings, domain: str, run_id: str, questions: list[str]) -> None:
     """A finished local run as triptych.finetune.runs leaves it: training.jsonl, adapter.gguf, active.json."""
     folder = settings.runs_dir / run_id
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     rows = [{"messages": [{"role": "system", "content": "Answer."}, {"role": "user", "content": q},
                           {"role": "assistant", "content": "x"}]} for q in questions]  # fmt: skip
     (folder / "training.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
