@@ -7,7 +7,7 @@ answers. Runs stored before these were kept lack the keys: views say NOT_RECORDE
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,3 +119,27 @@ def comparison_text(c: dict[str, Any]) -> str:
         f"difference {100 * c['difference']:+.1f} points (95 % CI {100 * lo:+.1f} to {100 * hi:+.1f}), "
         f"McNemar p = {c['mcnemar_p']:.3g}: {c['verdict']}"
     )
+
+
+def latest_per_domain(runs: Sequence[Any], selected: Any) -> list[Any]:
+    """The selected run, then for each other domain its newest run that recorded miss causes (RunSummary objects).
+
+    `runs` newest first, as store.list_runs gives them.
+    """
+    chosen = {selected.domain: selected}
+    for r in runs:
+        if r.domain not in chosen and any(causes(m) is not None for m in r.metrics.values()):
+            chosen[r.domain] = r
+    return [chosen[d] for d in sorted(chosen)]
+
+
+def cause_rows(runs: Sequence[Any]) -> list[dict[str, Any]]:
+    """One row per (domain, pipeline, cause) with its count, for a stacked bar chart; runs without causes skipped."""
+    rows = []
+    for r in runs:
+        for p in r.pipelines:
+            for cause, n in (causes(r.metrics.get(p, {})) or {}).items():
+                rows.append(
+                    {"domain": r.domain, "pipeline": p, "bar": f"{r.domain} · {p}", "cause": cause, "answers": n}
+                )
+    return rows
