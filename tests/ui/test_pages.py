@@ -204,6 +204,34 @@ def test_scores_page_headlines_unseen_questions_with_pairs_and_miss_causes(app_e
     assert "Paired differences: not recorded" in captions and "Miss causes: not recorded" in captions
 
 
+def test_an_evaluation_started_on_the_scores_page_runs_in_the_background(app_env: Path, monkeypatch) -> None:
+    from triptych.ui.eval_jobs import app_eval_jobs
+
+    app_eval_jobs.clear()
+    scripted_comparison(monkeypatch, {"prompt": "Employees get 25 days.", "rag": "25 days [1]."})
+    at = AppTest.from_file(str(PAGES / "scores_page.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    at.selectbox(key="ev_domain").select("hr_demo").run()
+    at.multiselect(key="ev_pipelines").set_value(["prompt", "rag"]).run()
+    at.button(key="ev_start").click().run()
+    assert not at.exception, at.exception
+    assert "has no index yet" in at.error[0].value  # RAG needs the domain's documents indexed first
+
+    at.multiselect(key="ev_pipelines").set_value(["prompt"]).run()
+    at.button(key="ev_start").click().run()
+    assert not at.exception, at.exception
+    job = app_eval_jobs().get("hr_demo")
+    assert job is not None
+    job.thread.join(20)  # type: ignore[union-attr]
+    assert (job.status, job.done, job.total) == ("complete", 1, 1)
+    at.run()
+    assert not at.exception, at.exception
+    assert f"Run {job.run_id} is complete" in at.success[0].value
+    assert at.selectbox(key="scores_run").value == job.run_id  # the new run is listed, newest first
+    table = at.dataframe[0].value.set_index("pipeline")
+    assert table.loc["prompt", "correct"] == 1.0 and table.loc["prompt", "n"] == 1
+
+
 def test_finetune_page_lists_runs_and_the_active_adapter(app_env: Path) -> None:
     runs = app_env / "data" / "runs"
     (runs / "hr_demo-001").mkdir(parents=True)

@@ -10,6 +10,7 @@ finds the unfinished run and only asks what is missing.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,11 @@ from triptych.evaluate.uncertainty import compare_pipelines
 from triptych.qa import QARecord
 
 RETRIEVAL_DEPTH = 5  # chunks searched for hit@1/3/5
+CANCEL_POLL_S = 0.1
+
+
+class EvaluationCancelled(Exception):
+    """The run was cancelled (its `cancel` event was set); what it finished is kept, and it can be continued."""
 
 
 @dataclass(frozen=True)
@@ -146,12 +152,14 @@ class Evaluation:
         retry_errors: bool = False,
         on_progress: Callable[[Progress], None] | None = None,
         on_start: Callable[[store.RunDir, int, int], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> EvalOutcome:
         """Ask every question not yet answered in this run, store and score the answers, write the summary.
 
         The run is `run_id` if given (continued if it exists), else the newest unfinished run of the
         same evaluation (unless `fresh`), else a new one. `on_start(run, already_done, total)` is
         called once the run is known; `on_progress` after each question (in the caller's thread).
+        Setting `cancel` stops the questions in flight and raises EvaluationCancelled (the run is partial).
         """
         ids = [r.id for r in records]
         if len(set(ids)) != len(ids):
@@ -189,7 +197,8 @@ class Evaluation:
             on_start(run, already, len(records))
         try:
             run_relaying(
-                lambda report: self._ask_all(run, domain, todo, already, len(records), overlap, report), on_progress
+                lambda report: self._ask_all(run, domain, todo, already, len(records), overlap, report, cancel),
+                on_progress,
             )
         except BaseException:
             self.finish(run, status="partial")
@@ -199,7 +208,7 @@ class Evaluation:
 
     async def _ask_all(
         self, run: store.RunDir, domain: str, todo: list[tuple[QARecord, list[str]]], done: int, total: int,
-        overlap: TrainingOverlap, report: Callable[[Progress], None],
+        overlap: TrainingOverlap, report: Callable[[Progress], None], cancel: threading.Event | None = None,
     ) -> None:  # fmt: skip
         gate = asyncio.Semaphore(self.concurrency)
         counter = {"done": done}
@@ -234,11 +243,25 @@ class Evaluation:
                 counter["done"] += 1
                 report(Progress(counter["done"], total, record.id, {r["pipeline"]: r["status"] for r in rows}))
 
+        async def watch(event: threading.Event) -> None:
+            while not event.is_set():
+                await asyncio.sleep(CANCEL_POLL_S)
+            raise EvaluationCancelled(f"cancelled after {counter['done']} of {total} questions")
+
         tasks = [asyncio.create_task(one(r, ps)) for r, ps in todo]
+        watcher = asyncio.create_task(watch(cancel)) if cancel is not None else None
+        everything = asyncio.gather(*tasks)
         try:
-            await asyncio.gather(*tasks)
+            if watcher is None:
+                await everything
+            else:
+                await asyncio.wait({everything, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                if watcher.done():
+                    watcher.result()  # raises EvaluationCancelled
+                await everything
         finally:
-            for task in tasks:
+            everything.cancel()  # first, so the gathering future ends cancelled, not with an unread error
+            for task in [*tasks, *([watcher] if watcher else [])]:
                 task.cancel()
 
     def _retrieve(self, domain: str, question: str) -> list[str] | None:

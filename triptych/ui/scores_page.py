@@ -1,4 +1,4 @@
-"""Scores page: gold-QA evaluation runs (`triptych eval`) as a table, bar charts, pairwise differences and miss causes.
+"""Scores page: start an evaluation, and see stored runs as a table, charts, pairwise differences and miss causes.
 
 A fine-tuned pipeline is headlined by its score on questions its adapter was not trained on, with the
 seen figure beside it; runs stored before these figures were kept say "not recorded".
@@ -12,15 +12,101 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from graphs.registry import DEFAULT_PIPELINES, PIPELINES
 from triptych.evaluate import headline as hl
 from triptych.evaluate.report import CAUSE_COLORS
-from triptych.evaluate.store import list_runs
+from triptych.evaluate.store import evals_dir, list_runs
+from triptych.ingest import known_domains
+from triptych.settings import ConfigError, Settings
 from triptych.ui import resources
+from triptych.ui.eval_jobs import app_eval_jobs
+from triptych.ui.widgets import escape_markdown
 
 settings = resources.page_start("Scores")
 runs = list_runs(settings)
+jobs = app_eval_jobs()
+
+
+def _questions(settings: Settings, domain: str, source: str, upload: Any, limit: int) -> tuple[list, str, str | None]:
+    """The records to ask, the QA file's label and the split; ValueError saying what is missing."""
+    from triptych.qa import load_qa
+
+    if source == "demo":
+        path, split = settings.corpora_dir / domain / "qa.jsonl", "test"
+        if not path.is_file():
+            raise ValueError(f"{domain} has no demo questions ({path}): pick a QA file instead")
+    else:
+        if upload is None:
+            raise ValueError("upload a QA file (.jsonl, one question a line, as ../shared/eval's qa_dev.jsonl)")
+        path, split = evals_dir(settings) / "qa-uploads" / upload.name, None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(upload.getvalue())
+    records = load_qa(path, split)  # QAFormatError is a ValueError naming file and line
+    records = records[:limit] if limit else records
+    if not records:
+        raise ValueError(f"no questions in {path.name}" + (f" for split {split}" if split else ""))
+    return records, str(path.resolve()), split
+
+
+def _start(domain: str, source: str, upload: Any, pipelines: list[str], limit: int) -> None:
+    """Check what the evaluation needs, then start it in the background."""
+    from triptych.evaluate.judge import Judge
+    from triptych.evaluate.runner import Evaluation
+    from triptych.index import IndexNotFoundError, IndexStoreError, open_index
+
+    records, qa_file, split = _questions(settings, domain, source, upload, limit)
+    if any(PIPELINES[p].uses_retrieval for p in pipelines):
+        try:
+            open_index(settings, domain)
+        except (IndexNotFoundError, IndexStoreError):
+            raise ValueError(f"{domain} has no index yet: add its documents on the Documents page first") from None
+    settings.check_keys(tuple(dict.fromkeys(PIPELINES[p].endpoint for p in pipelines)))
+    local = any(settings.endpoint(PIPELINES[p].endpoint).is_local for p in pipelines)
+    evaluation = Evaluation(resources.comparison(), judge=Judge.from_settings(settings), concurrency=1 if local else 4)
+    jobs.start(evaluation, domain, records, pipelines, qa_file=qa_file, split=split)
+
+
+with st.expander("Run an evaluation", expanded=not runs):
+    domains = known_domains(settings)
+    ev_domain = st.selectbox("Domain", domains or [None], key="ev_domain")
+    sources = {"demo": "the domain's demo test split", "file": "a QA file"}
+    source = st.radio("Questions", list(sources), key="ev_source", horizontal=True, format_func=sources.__getitem__)
+    upload = st.file_uploader("QA file (.jsonl)", type=["jsonl"], key="ev_qa") if source == "file" else None
+    chosen = st.multiselect("Pipelines", list(PIPELINES), default=DEFAULT_PIPELINES, key="ev_pipelines")
+    limit = int(st.number_input("Only the first N questions (0: all)", min_value=0, value=0, key="ev_limit"))
+    job = jobs.get(ev_domain) if ev_domain else None
+    if st.button("Start evaluation", key="ev_start", type="primary",
+                 disabled=not ev_domain or not chosen or bool(job and job.running)):  # fmt: skip
+        try:
+            _start(str(ev_domain), source, upload, list(chosen), limit)
+        except (ValueError, ConfigError) as exc:
+            st.error(escape_markdown(str(exc)))
+
+    @st.fragment(run_every=1.0)
+    def show_evaluation() -> None:
+        """Poll the domain's evaluation every second while it runs."""
+        job = jobs.get(ev_domain) if ev_domain else None
+        if job is None:
+            return
+        where = f" · run {job.run_id}" if job.run_id else ""
+        st.progress(job.done / job.total if job.total else 0.0,
+                    text=f"{job.status}: {job.done}/{job.total} questions{where}")  # fmt: skip
+        if job.last:
+            st.caption(escape_markdown(job.last))
+        if job.error:
+            st.error(f"Evaluation failed: {escape_markdown(job.error)}")
+        elif job.status == "cancelled":
+            st.info("Cancelled: what finished is kept; start the same evaluation again to continue it.")
+        elif job.summary is not None:
+            st.success(f"Run {job.run_id} is {job.status}: reload the page to pick it below.")
+        if job.running and st.button("Cancel", key="ev_cancel"):
+            job.cancel.set()
+            st.toast("Cancelling the questions in flight…")
+
+    show_evaluation()
+
 if not runs:
-    st.info("No evaluation runs yet: run `triptych eval --domain <domain>` and reload this page.")
+    st.info("No evaluation runs yet: start one above, or run `triptych eval --domain <domain>`, and reload this page.")
     st.stop()
 
 
