@@ -115,3 +115,19 @@ def test_each_answer_records_whether_it_was_seen_and_the_summary_splits_on_it(tm
         "finetuned", "rag", "unseen", 2, 2,
     )  # fmt: skip
     assert (pair["accuracy_a"], pair["accuracy_b"]) == (0.5, 0.5)
+
+
+def test_an_adapter_without_a_recorded_training_set_is_headlined_by_all_its_answers(tmp_path: Path) -> None:
+    from triptych.evaluate.headline import counts_text, headline
+
+    ev = evaluation(tmp_path)
+    write_adapter_run(ev.settings, "hr", "r1", TRAINED)
+    (ev.settings.runs_dir / "r1" / "training.jsonl").unlink()
+    outcome = ev.run("hr", records(), ["finetuned"])
+    assert {a["seen_in_training"] for a in outcome.run.answers()} == {None}
+    ft = outcome.summary["metrics"]["finetuned"]
+    assert ft["by_training"]["not_recorded"] == 4 and ft["by_training"]["unseen"]["scored"] == 0
+    h = headline("finetuned", ft)
+    assert (h.basis, h.metrics["correct"], h.split_missing) == ("all", 0.5, True)
+    assert counts_text(h) == "n=4 (seen / unseen not recorded)"
+    assert {a["miss_cause"] for a in outcome.run.answers()} == {None, "wrong"}  # not "unseen fact": unknown

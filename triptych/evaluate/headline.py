@@ -51,7 +51,10 @@ def headline(pipeline: str, m: dict[str, Any]) -> Headline:
     """The headline of one pipeline's `metrics` object from summary.json."""
     split = m.get("by_training")
     if isinstance(split, dict) and isinstance(split.get("unseen"), dict):
-        return Headline(split["unseen"], "unseen", split.get("seen"), False)
+        if scored(split["unseen"]) or scored(split.get("seen")):
+            return Headline(split["unseen"], "unseen", split.get("seen"), False)
+        # nothing known about training (e.g. an endpoint that serves its own fine-tuned model): all answers
+        return Headline(m, "all", None, bool(split.get("not_recorded")))
     return Headline(m, "all", None, uses_adapter(pipeline))
 
 
