@@ -4,7 +4,10 @@ For each domain of ../shared/eval (or TRIPTYCH_SHARED_EVAL) the documents are in
 throw-away embedded Chroma folder, then the first --limit dev questions go through `triptych eval`'s
 runner (prompt and RAG by default; the fine-tuned pipelines only score where an adapter is active in
 --data-dir, which is a fresh temporary folder unless given). Prints one JSON object: per domain and
-pipeline contains / token F1 / exact match / correct, RAG hit@5, median ttft and total, plus a table.
+pipeline contains / token F1 / exact match / correct with its Wilson 95 % interval, RAG hit@5, median
+ttft and total, why answers missed, and each pair of pipelines' difference (bootstrap interval, McNemar
+p), plus a table. A fine-tuned pipeline's figures are on questions its adapter was not trained on
+(`questions: "unseen"`), with the seen ones under `seen` (each with its n).
 
     .venv/bin/python benchmarks/bench_answers.py --limit 15 --pipelines prompt,rag
 """
@@ -25,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._shared_eval import DOMAINS, shared_eval_dir  # noqa: E402
 from graphs.compare import Comparison  # noqa: E402
 from triptych.embeddings import load_embedder  # noqa: E402
+from triptych.evaluate.headline import headline  # noqa: E402
 from triptych.evaluate.runner import Evaluation  # noqa: E402
 from triptych.finetune.registry import active_adapter  # noqa: E402
 from triptych.index import chroma_client  # noqa: E402
@@ -33,8 +37,8 @@ from triptych.llm.server import LocalModels  # noqa: E402
 from triptych.qa import load_qa  # noqa: E402
 from triptych.settings import Settings  # noqa: E402
 
-KEEP = ("questions", "errors", "unavailable", "correct", "contains", "f1", "exact_match", "numeric", "hit@5",
-        "source_hit", "cited_holds_answer")  # fmt: skip
+KEEP = ("questions", "scored", "errors", "unavailable", "correct", "correct_ci95", "contains", "f1", "exact_match",
+        "numeric", "hit@5", "source_hit", "cited_holds_answer")  # fmt: skip
 
 
 def main() -> None:
@@ -75,17 +79,8 @@ def main() -> None:
                     "ingest_s": round(ingest_s, 1),
                     "eval_s": round(time.perf_counter() - t0, 1),
                     "skipped_no_adapter": [p for p in pipelines if p not in chosen],
-                    "pipelines": {
-                        p: {
-                            **{k: m[k] for k in KEEP},
-                            "ttft_median_s": m["ttft_s"]["median"],
-                            "total_median_s": m["total_s"]["median"],
-                            "total_p95_s": m["total_s"]["p95"],
-                            "own_total_median_s": m["own_total_s"]["median"],
-                            "completion_tokens_mean": m["completion_tokens_mean"],
-                        }
-                        for p, m in metrics.items()
-                    },  # fmt: skip
+                    "pipelines": {p: pipeline_figures(p, m) for p, m in metrics.items()},
+                    "comparisons": outcome.summary["comparisons"],
                 }
                 print(json.dumps({domain: out[domain]}), file=sys.stderr, flush=True)
         finally:
@@ -110,21 +105,45 @@ def main() -> None:
     )
 
 
+def pipeline_figures(pipeline: str, m: dict) -> dict:
+    """What the benchmark prints of one pipeline: the headline (unseen, for fine-tuned) and the seen figures."""
+    h = headline(pipeline, m)
+    return {
+        "questions_basis": h.basis,
+        **{k: h.metrics.get(k) for k in KEEP},
+        "seen": {k: h.seen.get(k) for k in KEEP} if h.seen is not None else None,
+        "ttft_median_s": m["ttft_s"]["median"],
+        "total_median_s": m["total_s"]["median"],
+        "total_p95_s": m["total_s"]["p95"],
+        "own_total_median_s": m["own_total_s"]["median"],
+        "completion_tokens_mean": m["completion_tokens_mean"],
+        "miss_causes": m["miss_causes"],
+    }
+
+
 def table(out: dict[str, dict]) -> list[str]:
     """One line per domain: contains / F1 per pipeline, RAG hit@5, median total times."""
 
     def pct(v: float | None) -> str:
         return "  -  " if v is None else f"{100 * v:4.0f}%"
 
-    lines = ["domain            pipeline   contains   F1     correct  hit@5   ttft_med  total_med"]
+    lines = [
+        "n: answers scored (u: questions unseen in training, fine-tuned); seen: correct where trained (n)",
+        "domain            pipeline   n    contains   F1     correct  hit@5   ttft_med  total_med  seen (n)",
+    ]
     for domain, d in out.items():
         for p, m in d["pipelines"].items():
             ttft = "-" if m["ttft_median_s"] is None else f"{m['ttft_median_s']:.2f}s"
             total = "-" if m["total_median_s"] is None else f"{m['total_median_s']:.2f}s"
+            seen = "" if m["seen"] is None else f"{pct(m['seen']['correct'])} ({m['seen']['scored']})"
+            n = f"{m['scored']}{'u' if m['questions_basis'] == 'unseen' else ''}"
             lines.append(
-                f"{domain:<17} {p:<10} {pct(m['contains'])}     {pct(m['f1'])}  {pct(m['correct'])}    "
-                f"{pct(m['hit@5'])}   {ttft:>8}  {total:>8}"
+                f"{domain:<17} {p:<10} {n:<4} {pct(m['contains'])}     {pct(m['f1'])}  {pct(m['correct'])}    "
+                f"{pct(m['hit@5'])}   {ttft:>8}  {total:>8}  {seen}"
             )
+        lines += [
+            f"  {c['a']} vs {c['b']}: {c['verdict']} (McNemar p = {c['mcnemar_p']:.3g})" for c in d["comparisons"]
+        ]
     return lines
 
 

@@ -210,19 +210,41 @@ def _cell(value: Any, kind: str) -> str:
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    """The run's metrics as a table: one column per pipeline."""
+    """The run's metrics as a table, one column per pipeline, then the pairwise differences and miss causes.
+
+    A fine-tuned pipeline's cells are its figures on questions unseen in training, the seen ones beside.
+    """
     from rich.console import Console
     from rich.table import Table
 
-    from triptych.evaluate.report import metric
+    from triptych.evaluate import headline as hl
 
-    table = Table("metric", *summary["pipelines"], title=f"{summary['run_id']} ({summary['status']}, "
+    pipelines = summary["pipelines"]
+    heads = {p: hl.headline(p, summary["metrics"][p]) for p in pipelines}
+    table = Table("metric", *pipelines, title=f"{summary['run_id']} ({summary['status']}, "
                   f"{summary['questions']} questions, domain {summary['domain']})")  # fmt: skip
+    table.add_row("answers scored", *(hl.counts_text(heads[p]) for p in pipelines))
     for label, key, kind in SUMMARY_ROWS:
-        values = [metric(summary["metrics"][p], key) for p in summary["pipelines"]]
+        values = [hl.value(heads[p].metrics, key) for p in pipelines]
         if any(v is not None for v in values):
-            table.add_row(label, *(_cell(v, kind) for v in values))
-    Console(width=160).print(table)
+            cells = []
+            for p, v in zip(pipelines, values, strict=True):
+                beside = hl.seen_beside(heads[p], key, lambda x, k=kind: _cell(x, k))
+                cells.append(_cell(v, kind) + (f" | {beside}" if beside else ""))
+            table.add_row(label, *cells)
+        if key == "correct":
+            table.add_row("correct 95 % CI", *(hl.interval_text(heads[p].metrics) for p in pipelines))
+    if any(heads[p].basis == "unseen" or heads[p].split_missing for p in pipelines):
+        table.caption = "fine-tuned columns: questions the adapter was not trained on | seen in training"
+    console = Console(width=160)
+    console.print(table)
+    comparisons = summary.get("comparisons")
+    console.print("Differences between pipelines (paired bootstrap 95 % CI, McNemar exact p):", markup=False)
+    for line in [hl.comparison_text(c) for c in comparisons] if comparisons is not None else [hl.NOT_RECORDED]:
+        console.print(f"  {line}", markup=False, soft_wrap=True)
+    console.print("Why answers missed:", markup=False)
+    for p in pipelines:
+        console.print(f"  {p}: {hl.causes_text(summary['metrics'][p])}", markup=False)
 
 
 @eval_app.command("report")
@@ -269,16 +291,18 @@ def compare(
     console = Console(width=180)
     if not diff["pipelines"]:
         raise _fail("the two runs have no pipeline in common")
-    table = Table("metric", *(f"{p} A → B (Δ)" for p in diff["pipelines"]), title=f"{run_a} → {run_b}")
+    heads = [f"{p}{' unseen' if diff['basis'][p] == 'unseen' else ''} A → B (Δ)" for p in diff["pipelines"]]
+    table = Table("metric", *heads, title=f"{run_a} → {run_b}")
     for key in COMPARED:
-        cells = []
-        for p in diff["pipelines"]:
-            d = diff["metrics"][p][key]
-            kind = "s" if key.endswith("_s.median") else ("usd" if key.startswith("cost") else "rate")
-            change = "" if d["change"] is None else f" ({d['change']:+.3f})"
-            cells.append(f"{_cell(d['a'], kind)} → {_cell(d['b'], kind)}{change}")
-        table.add_row(key, *cells)
+        table.add_row(key, *(_change(diff["metrics"][p][key], key) for p in diff["pipelines"]))
     console.print(table)
+    for p, seen in diff["seen"].items():
+        if isinstance(seen, dict):
+            n = seen["n"]
+            line = f"correct {_change(seen['correct'], 'correct')} (n = {n['a']} → {n['b']})"
+        else:
+            line = seen
+        typer.echo(f"{p}, questions seen in training: {line}")
     typer.echo(f"{diff['shared_answers']} answers in both runs: {diff['fixed']} now right, {diff['broken']} now wrong")
     changes = Table("pipeline", "question", "correct A → B", "F1 A → B", "answer A", "answer B", title="changed")
     for c in diff["changed"]:
@@ -291,9 +315,17 @@ def compare(
         console.print(changes)
 
 
+def _change(d: dict[str, Any], key: str) -> str:
+    """'a → b (+change)' of one compared metric."""
+    kind = "s" if key.endswith("_s.median") else ("usd" if key.startswith("cost") else "rate")
+    change = "" if d["change"] is None else f" ({d['change']:+.3f})"
+    return f"{_cell(d['a'], kind)} → {_cell(d['b'], kind)}{change}"
+
+
 @eval_app.command("list")
 def list_command() -> None:
-    """List the stored runs, newest first, with each pipeline's 'correct' rate."""
+    """List the stored runs, newest first, with each pipeline's 'correct' rate (fine-tuned: on unseen questions)."""
+    from triptych.evaluate.headline import headline
     from triptych.evaluate.store import evals_dir, list_runs
 
     settings = _settings()
@@ -302,5 +334,9 @@ def list_command() -> None:
         typer.echo(f"no evaluation runs in {evals_dir(settings)}: start one with `triptych eval --domain NAME`")
         return
     for r in runs:
-        scores = ", ".join(f"{p} {_cell(r.metrics.get(p, {}).get('correct'), 'rate')}" for p in r.pipelines)
+        heads = {p: headline(p, r.metrics.get(p, {})) for p in r.pipelines}
+        scores = ", ".join(
+            f"{p} {_cell(h.metrics.get('correct'), 'rate')}{' (unseen)' if h.basis == 'unseen' else ''}"
+            for p, h in heads.items()
+        )
         typer.echo(f"{r.run_id}  {r.domain}  {r.status}  {r.questions} q  {scores}")

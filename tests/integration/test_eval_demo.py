@@ -56,5 +56,17 @@ def test_eval_on_demo_questions(tmp_path: Path, local_models: LocalModels) -> No
         assert m["cost_usd_total"] == 0.0
     rows = {(a["question_id"], a["pipeline"]): a for a in outcome.run.answers()}
     assert all(rows[(r.id, "rag")]["answer"].strip() for r in records)
+    # no adapter: nothing is known about training; each wrong answer has a cause of its pipeline's kind
+    assert {a["seen_in_training"] for a in rows.values()} == {None} and "by_training" in ft
+    kinds = {"prompt": {"wrong", "refused", "should have refused"},
+             "rag": {"retrieval miss", "read miss", "refused", "should have refused"}}  # fmt: skip
+    for (_, pipeline), a in rows.items():
+        if pipeline in kinds:
+            assert (a["miss_cause"] is None) == bool(a["scores"]["correct"]), a
+            assert a["miss_cause"] is None or a["miss_cause"] in kinds[pipeline], a
+    (pair,) = [c for c in s["comparisons"] if (c["a"], c["b"]) == ("prompt", "rag")]
+    assert pair["n"] == 3 and pair["questions"] == "all" and pair["verdict"]
+    assert prompt["correct_ci95"][0] <= prompt["correct"] <= prompt["correct_ci95"][1]
     html = render_html([load_run(settings, outcome.run.run_id)])
-    assert "Domain: hr_handbook" in html and "<svg" in html
+    assert "Domain: hr_handbook" in html and "<svg" in html and "Why answers missed" in html
+    print(" ", {p: m["miss_causes"] for p, m in s["metrics"].items()}, [c["verdict"] for c in s["comparisons"]])

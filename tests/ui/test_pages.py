@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -182,6 +183,68 @@ def test_scores_page_shows_a_run_per_pipeline(app_env: Path, monkeypatch) -> Non
     table = at.dataframe[0].value
     assert list(table["pipeline"]) == ["prompt", "rag", "finetuned"] and list(table["correct"]) == [0.2, 0.7, 0.4]
     assert len(at.get("vega_lite_chart")) == 3
+
+
+def test_scores_page_headlines_unseen_questions_with_pairs_and_miss_causes(app_env: Path) -> None:
+    from tests.unit.test_eval_cli import strip_new_keys
+    from tests.unit.test_eval_training_overlap import run
+
+    old = run(app_env)  # as stored before these figures were kept
+    strip_new_keys(old.run.path)
+    new = run(app_env)
+    at = AppTest.from_file(str(PAGES / "scores_page.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="scores_run").value == new.run.run_id
+    table = at.dataframe[0].value.set_index("pipeline")
+    assert table.loc["finetuned", "questions"] == "unseen in training" and table.loc["finetuned", "n"] == 2
+    assert (
+        table.loc["finetuned", "correct"] == 0.5 and table.loc["finetuned", "seen in training"] == "seen 50.0 % (n=2)"
+    )
+    assert table.loc["rag", "n"] == 4 and table.loc["rag", "correct 95 % CI"] == "30.1–95.4 %"
+    pairs = at.dataframe[1].value
+    assert list(pairs["reading"]) == ["no clear difference at n = 2"] and list(pairs["n"]) == [2]
+    assert len(at.get("vega_lite_chart")) == 4  # accuracy, latency, cost, miss causes
+    (dataset,) = at.get("vega_lite_chart")[3].proto.datasets
+    bars = pyarrow.ipc.open_stream(dataset.data.data).read_all().to_pylist()
+    values = {(d["bar"], d["cause"]): d["answers"] for d in bars}
+    assert values == {("hr · finetuned", "unseen fact"): 1, ("hr · finetuned", "seen but wrong"): 1,
+                      ("hr · rag", "refused"): 1}  # fmt: skip
+
+    at.selectbox(key="scores_run").select(old.run.run_id).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value.set_index("pipeline")
+    assert table.loc["finetuned", "seen in training"] == "seen: not recorded"
+    assert table.loc["finetuned", "correct 95 % CI"] == "not recorded"
+    captions = " ".join(c.value for c in at.caption)
+    assert "Paired differences: not recorded" in captions and "Miss causes: not recorded" in captions
+
+
+def test_an_evaluation_started_on_the_scores_page_runs_in_the_background(app_env: Path, monkeypatch) -> None:
+    from triptych.ui.eval_jobs import app_eval_jobs
+
+    app_eval_jobs.clear()
+    scripted_comparison(monkeypatch, {"prompt": "Employees get 25 days.", "rag": "25 days [1]."})
+    at = AppTest.from_file(str(PAGES / "scores_page.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    at.selectbox(key="ev_domain").select("hr_demo").run()
+    at.multiselect(key="ev_pipelines").set_value(["prompt", "rag"]).run()
+    at.button(key="ev_start").click().run()
+    assert not at.exception, at.exception
+    assert "has no index yet" in at.error[0].value  # RAG needs the domain's documents indexed first
+
+    at.multiselect(key="ev_pipelines").set_value(["prompt"]).run()
+    at.button(key="ev_start").click().run()
+    assert not at.exception, at.exception
+    job = app_eval_jobs().get("hr_demo")
+    assert job is not None
+    job.thread.join(20)  # type: ignore[union-attr]
+    assert (job.status, job.done, job.total) == ("complete", 1, 1)
+    at.run()
+    assert not at.exception, at.exception
+    assert f"Run {job.run_id} is complete" in at.success[0].value
+    assert at.selectbox(key="scores_run").value == job.run_id  # the new run is listed, newest first
+    table = at.dataframe[0].value.set_index("pipeline")
+    assert table.loc["prompt", "correct"] == 1.0 and table.loc["prompt", "n"] == 1
 
 
 def test_finetune_page_lists_runs_and_the_active_adapter(app_env: Path) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+from triptych.evaluate.headline import NOT_RECORDED, causes, counts_text, headline, interval_text, seen_beside
 from triptych.evaluate.store import LoadedRun
 
 COLORS = {"prompt": "#4c78a8", "rag": "#59a14f", "finetuned": "#e15759", "finetuned_rag": "#b07aa1"}
@@ -128,21 +129,131 @@ details{margin:0.5rem 0}pre{white-space:pre-wrap;font-size:12px;background:#f7f7
 
 
 def _metrics_table(summary: dict[str, Any]) -> str:
+    """Metrics per pipeline; a fine-tuned pipeline's cells are on questions unseen in training, seen beside."""
     pipelines = summary["pipelines"]
+    heads = {p: headline(p, summary["metrics"].get(p, {})) for p in pipelines}
     head = "".join(f"<th>{escape(p)}</th>" for p in pipelines)
-    body = []
+    counts = "".join(f"<td>{escape(counts_text(heads[p]))}</td>" for p in pipelines)
+    body = [f"<tr><th>answers scored</th>{counts}</tr>"]
     for label, key, kind in TABLE_ROWS:
         cells = []
         for p in pipelines:
-            m = summary["metrics"].get(p, {})
+            h = heads[p]
             if key == "_counts":
+                m = summary["metrics"].get(p, {})
                 value = f"{m.get('answered', 0)} / {m.get('errors', 0)} / {m.get('unavailable', 0)}"
                 cells.append(f"<td class=num>{escape(value)}</td>")
-            else:
-                cells.append(f"<td class=num>{fmt(metric(m, key), kind)}</td>")
+                continue
+            shown = fmt(metric(h.metrics, key), kind)
+            beside = seen_beside(h, key, lambda v, k=kind: fmt(v, k)) if shown != "–" else ""
+            beside = f"<br><span class=small>{beside}</span>" if beside else ""
+            cells.append(f"<td class=num>{shown}{beside}</td>")
         if any(c != "<td class=num>–</td>" for c in cells):
             body.append(f"<tr><th>{escape(label)}</th>{''.join(cells)}</tr>")
-    return f"<table><tr><th>metric</th>{head}</tr>{''.join(body)}</table>"
+        if key == "correct":
+            ci = "".join(f"<td class=num>{escape(interval_text(heads[p].metrics))}</td>" for p in pipelines)
+            body.append(f"<tr><th>correct, 95 % interval (Wilson)</th>{ci}</tr>")
+    note = ""
+    if any(h.basis == "unseen" or h.split_missing for h in heads.values()):
+        note = (
+            "<p class=small>Fine-tuned pipelines: figures on questions their adapter was not trained on; the "
+            "figure on questions seen in training (the question or a paraphrase in its training set) beside.</p>"
+        )
+    return f"{note}<table><tr><th>metric</th>{head}</tr>{''.join(body)}</table>"
+
+
+def _comparisons(summary: dict[str, Any]) -> str:
+    """Each pair of pipelines: accuracy difference, its paired bootstrap interval, McNemar's p, the verdict."""
+    pairs = summary.get("comparisons")
+    if pairs is None:
+        return f"<p>Differences between pipelines: {NOT_RECORDED}.</p>"
+    if not pairs:
+        return ""
+    rows = []
+    for c in pairs:
+        ci = c.get("ci95")
+        cells = [
+            f"{escape(c['a'])} vs {escape(c['b'])}",
+            "unseen in training" if c.get("questions") == "unseen" else "all",
+            str(c["n"]),
+            fmt(c.get("accuracy_a"), "rate") + " vs " + fmt(c.get("accuracy_b"), "rate"),
+            "–" if c.get("difference") is None else f"{100 * c['difference']:+.1f} points",
+            "–" if not ci else f"{100 * ci[0]:+.1f} to {100 * ci[1]:+.1f}",
+            f"{c['mcnemar_p']:.3g}",
+            escape(c["verdict"]),
+        ]
+        rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
+    return (
+        "<h3>Differences between pipelines</h3><p class=small>Paired on the same questions (a question a "
+        "fine-tuned pipeline was trained on is left out of its pairs); 95 % interval by paired bootstrap "
+        f"({pairs[0]['bootstrap']['resamples']} resamples, seed {pairs[0]['bootstrap']['seed']}); McNemar's "
+        "exact test on the questions only one of the two got right.</p><table><tr><th>pair</th><th>questions</th>"
+        "<th>n</th><th>correct</th><th>difference</th><th>95 % interval</th><th>McNemar p</th><th>reading</th>"
+        f"</tr>{''.join(rows)}</table>"
+    )
+
+
+CAUSE_COLORS = {
+    "retrieval miss": "#e15759", "read miss": "#f28e2b", "refused": "#bab0ac", "unseen fact": "#b07aa1",
+    "seen but wrong": "#ff9da7", "wrong": "#9c755f", "should have refused": "#edc948", "error": "#555555",
+    "not recorded": "#dddddd",
+}  # fmt: skip
+
+
+def stacked_causes_chart(title: str, rows: dict[str, dict[str, int]]) -> str:
+    """Horizontal stacked bars as inline SVG: one bar per row label, one segment per miss cause (counts)."""
+    bar_h, gap, label_w, width = 18, 8, 170, 620
+    causes_seen = [c for c in CAUSE_COLORS if any(r.get(c) for r in rows.values())]
+    top = max((sum(r.values()) for r in rows.values()), default=0) or 1
+    legend_rows = (len(causes_seen) + 3) // 4
+    height = 26 + len(rows) * (bar_h + gap) + 18 * legend_rows + 10
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(title)}"><text x="0" y="14" font-weight="bold" font-size="13">{escape(title)}</text>'
+    ]
+    y = 26
+    for label, counts in rows.items():
+        parts.append(f'<text x="0" y="{y + bar_h - 5}" font-size="12">{escape(label)}</text>')
+        x = float(label_w)
+        for cause in causes_seen:
+            n = counts.get(cause, 0)
+            if not n:
+                continue
+            w = (width - label_w - 50) * n / top
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{CAUSE_COLORS[cause]}">'
+                f"<title>{escape(label)}: {escape(cause)} {n}</title></rect>"
+            )
+            x += w
+        total = sum(counts.values())
+        parts.append(f'<text x="{x + 4:.1f}" y="{y + bar_h - 5}" font-size="11">{total}</text>')
+        y += bar_h + gap
+    for i, cause in enumerate(causes_seen):
+        lx, ly = (i % 4) * 150, y + 4 + 18 * (i // 4)
+        parts.append(
+            f'<rect x="{lx}" y="{ly}" width="12" height="12" fill="{CAUSE_COLORS[cause]}"/>'
+            f'<text x="{lx + 16}" y="{ly + 11}" font-size="12">{escape(cause)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _miss_causes(summary: dict[str, Any]) -> str:
+    """Why answers missed, per pipeline of the run (its domain), as a stacked bar chart and counts."""
+    rows = {p: causes(summary["metrics"].get(p, {})) for p in summary["pipelines"]}
+    if all(r is None for r in rows.values()):
+        return f"<h3>Why answers missed</h3><p>{NOT_RECORDED}.</p>"
+    recorded = {f"{summary['domain']} · {p}": r for p, r in rows.items() if r is not None}
+    missing = [p for p, r in rows.items() if r is None]
+    note = f"<p class=small>{escape(', '.join(missing))}: {NOT_RECORDED}.</p>" if missing else ""
+    return (
+        "<h3>Why answers missed</h3><p class=small>One cause per wrong answer. Retrieval pipelines: retrieval "
+        "miss (no chunk given to the model holds a gold answer), read miss (one did, the answer is still wrong), "
+        "refused. Fine-tuned: unseen fact (not in its training set) or seen but wrong. Prompt: wrong or refused. "
+        "Any pipeline: should have refused (an unanswerable question was answered), error.</p>"
+        + stacked_causes_chart("Wrong answers by cause", recorded)
+        + note
+    )
 
 
 def _charts(summary: dict[str, Any]) -> str:
@@ -203,6 +314,8 @@ def render_html(runs: Sequence[LoadedRun], misses_per_pipeline: int = 5) -> str:
                 f"{escape(str(s.get('judge') or 'none'))}</p>"
                 + _metrics_table(s)
                 + _charts(s)
+                + _comparisons(s)
+                + _miss_causes(s)
                 + f"<h3>Worst misses per pipeline</h3>{_misses(run, misses_per_pipeline)}"
                 + "<details><summary>Settings snapshot (no keys)</summary><pre>"
                 + escape(_pretty(s.get("settings", {})))
@@ -229,20 +342,36 @@ COMPARED = ("correct", "contains", "exact_match", "f1", "numeric", "refusal_accu
             "cited_holds_answer", "ttft_s.median", "total_s.median", "cost_usd_per_answer")  # fmt: skip
 
 
+def _deltas(ma: dict[str, Any], mb: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    out = {}
+    for key in COMPARED:
+        va, vb = metric(ma, key), metric(mb, key)
+        change = round(vb - va, 4) if isinstance(va, int | float) and isinstance(vb, int | float) else None
+        out[key] = {"a": va, "b": vb, "change": change}
+    return out
+
+
 def compare_runs(a: LoadedRun, b: LoadedRun) -> dict[str, Any]:
-    """Per pipeline, the change in each metric (b - a), and the questions whose correctness changed."""
+    """Per pipeline, the change in each metric (b - a), and the questions whose correctness changed.
+
+    A fine-tuned pipeline is compared on questions unseen in training when both runs recorded the split
+    (`basis`), with the seen figures in `seen`; otherwise on all answers, its `seen` "not recorded".
+    """
     pipelines = [p for p in a.summary["pipelines"] if p in b.summary["pipelines"]]
     deltas: dict[str, dict[str, dict[str, float | None]]] = {}
+    basis: dict[str, str] = {}
+    seen: dict[str, Any] = {}
     for p in pipelines:
-        ma, mb = a.summary["metrics"].get(p, {}), b.summary["metrics"].get(p, {})
-        deltas[p] = {}
-        for key in COMPARED:
-            va, vb = metric(ma, key), metric(mb, key)
-            deltas[p][key] = {
-                "a": va,
-                "b": vb,
-                "change": round(vb - va, 4) if isinstance(va, int | float) and isinstance(vb, int | float) else None,
-            }
+        ha, hb = headline(p, a.summary["metrics"].get(p, {})), headline(p, b.summary["metrics"].get(p, {}))
+        both_split = ha.basis == hb.basis == "unseen"
+        basis[p] = "unseen" if both_split else "all"
+        ma, mb = (ha.metrics, hb.metrics) if both_split else (a.summary["metrics"].get(p, {}),
+                                                                b.summary["metrics"].get(p, {}))  # fmt: skip
+        deltas[p] = _deltas(ma, mb)
+        if both_split:
+            seen[p] = {"n": {"a": ha.seen_n, "b": hb.seen_n}, **_deltas(ha.seen or {}, hb.seen or {})}
+        elif ha.split_missing or hb.split_missing or ha.basis != hb.basis:
+            seen[p] = NOT_RECORDED
     index_a = {(r["question_id"], r["pipeline"]): r for r in a.answers}
     changed = []
     same_questions = 0
@@ -274,7 +403,11 @@ def compare_runs(a: LoadedRun, b: LoadedRun) -> dict[str, Any]:
         "run_b": b.summary["run_id"],
         "pipelines": pipelines,
         "shared_answers": same_questions,
+        # per pipeline: "unseen" when both runs split a fine-tuned pipeline's answers by training, else "all"
+        "basis": basis,
         "metrics": deltas,
+        # fine-tuned pipelines: the same deltas on questions seen in training, or "not recorded"
+        "seen": seen,
         "fixed": sum(1 for c in changed if c["correct"]["b"] and not c["correct"]["a"]),
         "broken": sum(1 for c in changed if c["correct"]["a"] and not c["correct"]["b"]),
         "changed": changed,

@@ -10,6 +10,7 @@ finds the unfinished run and only asks what is missing.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,17 @@ from triptych.bridge import run_relaying
 from triptych.evaluate import store
 from triptych.evaluate.judge import Judge
 from triptych.evaluate.metrics import doc_stem
-from triptych.evaluate.scoring import score_answer, summarize
+from triptych.evaluate.scoring import miss_cause, score_answer, summarize
+from triptych.evaluate.training_overlap import TrainingOverlap
+from triptych.evaluate.uncertainty import compare_pipelines
 from triptych.qa import QARecord
 
 RETRIEVAL_DEPTH = 5  # chunks searched for hit@1/3/5
+CANCEL_POLL_S = 0.1
+
+
+class EvaluationCancelled(Exception):
+    """The run was cancelled (its `cancel` event was set); what it finished is kept, and it can be continued."""
 
 
 @dataclass(frozen=True)
@@ -64,12 +72,18 @@ def answer_row(
     result: PipelineResult,
     retrieved_docs: list[str] | None,
     judge: dict[str, str] | None,
+    *,
+    adapter_run: str | None = None,
+    seen_in_training: bool | None = None,
 ) -> dict[str, Any]:
-    """One line of answers.jsonl."""
+    """One line of answers.jsonl; `adapter_run` / `seen_in_training` only for a pipeline with an adapter."""
     status = status_of(result)
     sources = [s.to_dict() for s in result.sources]
-    uses_retrieval = get_spec(result.pipeline).uses_retrieval
-    docs = retrieved_docs if uses_retrieval and status != "unavailable" else None
+    spec = get_spec(result.pipeline)
+    docs = retrieved_docs if spec.uses_retrieval and status != "unavailable" else None
+    scores = score_answer(record, status=status, answer=result.answer, sources=sources, retrieved_docs=docs)
+    if status == "unavailable":
+        adapter_run, seen_in_training = None, None
     return {
         "question_id": record.id,
         "domain": domain,
@@ -82,7 +96,18 @@ def answer_row(
         # the result as the history keeps it, less the label, the prompt and setup time (not the answer's)
         **result.to_dict(exclude=("label", "messages", "setup_s")),
         "retrieved_doc_ids": docs,
-        "scores": score_answer(record, status=status, answer=result.answer, sources=sources, retrieved_docs=docs),
+        "scores": scores,
+        "adapter_run": adapter_run,
+        "seen_in_training": seen_in_training,
+        "miss_cause": miss_cause(
+            record,
+            uses_retrieval=spec.uses_retrieval,
+            uses_adapter=spec.uses_adapter,
+            status=status,
+            scores=scores,
+            sources=sources,
+            seen_in_training=seen_in_training,
+        ),
         "judge": judge,
         "finished_at": store.now_iso(),
     }
@@ -127,12 +152,14 @@ class Evaluation:
         retry_errors: bool = False,
         on_progress: Callable[[Progress], None] | None = None,
         on_start: Callable[[store.RunDir, int, int], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> EvalOutcome:
         """Ask every question not yet answered in this run, store and score the answers, write the summary.
 
         The run is `run_id` if given (continued if it exists), else the newest unfinished run of the
         same evaluation (unless `fresh`), else a new one. `on_start(run, already_done, total)` is
         called once the run is known; `on_progress` after each question (in the caller's thread).
+        Setting `cancel` stops the questions in flight and raises EvaluationCancelled (the run is partial).
         """
         ids = [r.id for r in records]
         if len(set(ids)) != len(ids):
@@ -157,6 +184,8 @@ class Evaluation:
             run.write_manifest({"run_id": run.run_id, **manifest, "status": "running", "created_at": store.now_iso()})
         else:
             run.write_manifest(run.manifest() | {"status": "running"})
+        overlap = TrainingOverlap(self.settings, domain, list(pipelines))
+        run.write_manifest(run.manifest() | {"adapter_runs": {p: r for p, r in overlap.runs.items() if r}})
 
         done = {
             (a["question_id"], a["pipeline"]) for a in run.answers() if not (retry_errors and a["status"] == "error")
@@ -167,7 +196,10 @@ class Evaluation:
         if on_start is not None:
             on_start(run, already, len(records))
         try:
-            run_relaying(lambda report: self._ask_all(run, domain, todo, already, len(records), report), on_progress)
+            run_relaying(
+                lambda report: self._ask_all(run, domain, todo, already, len(records), overlap, report, cancel),
+                on_progress,
+            )
         except BaseException:
             self.finish(run, status="partial")
             raise
@@ -176,7 +208,7 @@ class Evaluation:
 
     async def _ask_all(
         self, run: store.RunDir, domain: str, todo: list[tuple[QARecord, list[str]]], done: int, total: int,
-        report: Callable[[Progress], None],
+        overlap: TrainingOverlap, report: Callable[[Progress], None], cancel: threading.Event | None = None,
     ) -> None:  # fmt: skip
         gate = asyncio.Semaphore(self.concurrency)
         counter = {"done": done}
@@ -196,16 +228,40 @@ class Evaluation:
                             result.answer,
                         )  # fmt: skip
                         verdict = graded.to_dict()
-                    rows.append(answer_row(record, domain, result, retrieved, verdict))
+                    rows.append(
+                        answer_row(
+                            record,
+                            domain,
+                            result,
+                            retrieved,
+                            verdict,
+                            adapter_run=overlap.runs.get(result.pipeline),
+                            seen_in_training=overlap.seen(result.pipeline, record),
+                        )
+                    )
                 run.append(rows)
                 counter["done"] += 1
                 report(Progress(counter["done"], total, record.id, {r["pipeline"]: r["status"] for r in rows}))
 
+        async def watch(event: threading.Event) -> None:
+            while not event.is_set():
+                await asyncio.sleep(CANCEL_POLL_S)
+            raise EvaluationCancelled(f"cancelled after {counter['done']} of {total} questions")
+
         tasks = [asyncio.create_task(one(r, ps)) for r, ps in todo]
+        watcher = asyncio.create_task(watch(cancel)) if cancel is not None else None
+        everything = asyncio.gather(*tasks)
         try:
-            await asyncio.gather(*tasks)
+            if watcher is None:
+                await everything
+            else:
+                await asyncio.wait({everything, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                if watcher.done():
+                    watcher.result()  # raises EvaluationCancelled
+                await everything
         finally:
-            for task in tasks:
+            everything.cancel()  # first, so the gathering future ends cancelled, not with an unread error
+            for task in [*tasks, *([watcher] if watcher else [])]:
                 task.cancel()
 
     def _retrieve(self, domain: str, question: str) -> list[str] | None:
@@ -243,6 +299,7 @@ class Evaluation:
             "settings": manifest["settings"],
             "judge": manifest.get("judge"),
             "metrics": summarize(stored, manifest["pipelines"]),
+            "comparisons": compare_pipelines(stored, manifest["pipelines"]),
         }
         run.write_summary(summary)
         return summary

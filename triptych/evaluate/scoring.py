@@ -13,6 +13,9 @@ An answer's `scores` (None where a score does not apply):
     cited              the answer cites at least one given source as [n]
     cited_holds_answer a cited source holds a gold answer (or overlaps the gold span); None if none cited
 An error scores as a wrong answer; an unavailable pipeline (e.g. not fine-tuned yet) is not scored.
+
+Each wrong answer also gets one `miss_cause` (MISS_CAUSES; None when right or not scored), and a
+pipeline served by a fine-tuned adapter has its summary split by `seen_in_training` (`by_training`).
 """
 
 from __future__ import annotations
@@ -21,10 +24,16 @@ import statistics
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from graphs.registry import PIPELINES
 from triptych.evaluate import metrics
+from triptych.evaluate.uncertainty import wilson_interval
 from triptych.qa import QARecord
 
 HIT_KS = (1, 3, 5)
+
+# Why an answer is wrong, one cause each (see `miss_cause`), in the order charts stack them.
+MISS_CAUSES = ("retrieval miss", "read miss", "refused", "unseen fact", "seen but wrong", "wrong",
+               "should have refused", "error")  # fmt: skip
 
 
 def answer_spans(record: QARecord) -> list[str]:
@@ -94,6 +103,51 @@ def score_answer(
     return scores
 
 
+def miss_cause(
+    record: QARecord,
+    *,
+    uses_retrieval: bool,
+    uses_adapter: bool,
+    status: str,
+    scores: dict[str, Any],
+    sources: Sequence[dict[str, Any]] = (),
+    seen_in_training: bool | None = None,
+) -> str | None:
+    """Why an answer is wrong (None when it is right or was not scored), one of MISS_CAUSES.
+
+    error: the pipeline failed. should have refused: an unanswerable question got an answer. Then, for
+    retrieval pipelines: refused (it declined), retrieval miss (no chunk it was given holds a gold
+    answer, by metrics.source_holds_answer: whole-word normalised match, number or gold span), read
+    miss (a chunk held it, the answer is still wrong). Fine-tuned without retrieval: unseen fact or
+    seen but wrong (by `seen_in_training`; wrong when that is not known). Others: refused or wrong.
+    """
+    if status == "unavailable" or scores.get("correct") is not False:
+        return None
+    if status == "error":
+        return "error"
+    if not record.answerable:
+        return "should have refused"
+    if uses_retrieval:
+        if scores.get("refused"):
+            return "refused"
+        span = record.extra.get("answer_span")
+        held = any(
+            metrics.source_holds_answer(
+                str(s.get("text", "")),
+                record.gold_answers,
+                span=span if isinstance(span, dict) else None,
+                doc_id=str(s.get("doc_id", "")),
+                start=int(s.get("start", 0)),
+                end=int(s.get("end", 0)),
+            )
+            for s in sources
+        )
+        return "read miss" if held else "retrieval miss"
+    if uses_adapter:
+        return {True: "seen but wrong", False: "unseen fact"}.get(seen_in_training, "wrong")  # type: ignore[arg-type]
+    return "refused" if scores.get("refused") else "wrong"
+
+
 def _mean(values: Iterable[Any]) -> float | None:
     vals = [float(v) for v in values if v is not None]
     return round(sum(vals) / len(vals), 4) if vals else None
@@ -144,8 +198,14 @@ def summarize_pipeline(answers: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "contains": mean_of(rows, "contains"),
             "f1": mean_of(rows, "f1"),
         }
+    right = sum(bool(a["scores"].get("correct")) for a in scored)
+    interval = wilson_interval(right, len(scored))
+    causes = [a.get("miss_cause", "not recorded") for a in scored if a["scores"].get("correct") is False]
     return {
         "questions": len(answers),
+        "scored": len(scored),
+        "correct_ci95": [round(interval[0], 4), round(interval[1], 4)] if interval else None,
+        "miss_causes": {c: causes.count(c) for c in (*MISS_CAUSES, "not recorded") if c in causes},
         "answered": len(ok),
         "errors": sum(a["status"] == "error" for a in answers),
         "unavailable": sum(a["status"] == "unavailable" for a in answers),
@@ -192,6 +252,32 @@ def _minus_queue(answer: dict[str, Any], key: str) -> float | None:
     return None if value is None else max(0.0, value - (answer.get("queued_s") or 0.0))
 
 
+def uses_adapter(pipeline: str) -> bool:
+    """The pipeline answers with a domain's fine-tuned model (its scores are split seen / unseen)."""
+    spec = PIPELINES.get(pipeline)
+    return bool(spec and spec.uses_adapter)
+
+
+def by_training(answers: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """An adapter pipeline's metrics on questions unseen and seen in training, and how many are not known.
+
+    `unseen` is the honest figure: a fine-tuned model answering a question it was trained on recalls it.
+    """
+    scored = [a for a in answers if a["status"] != "unavailable"]
+    return {
+        "adapter_runs": sorted({a["adapter_run"] for a in scored if a.get("adapter_run")}),
+        "unseen": summarize_pipeline([a for a in scored if a.get("seen_in_training") is False]),
+        "seen": summarize_pipeline([a for a in scored if a.get("seen_in_training") is True]),
+        "not_recorded": sum(a.get("seen_in_training") is None for a in scored),
+    }
+
+
 def summarize(answers: Sequence[dict[str, Any]], pipelines: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """`summarize_pipeline` for each pipeline, in the order given."""
-    return {p: summarize_pipeline([a for a in answers if a["pipeline"] == p]) for p in pipelines}
+    """`summarize_pipeline` for each pipeline, in the order given; adapter pipelines add `by_training`."""
+    out = {}
+    for p in pipelines:
+        rows = [a for a in answers if a["pipeline"] == p]
+        out[p] = summarize_pipeline(rows)
+        if uses_adapter(p):
+            out[p]["by_training"] = by_training(rows)
+    return out

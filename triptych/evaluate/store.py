@@ -27,6 +27,18 @@ summary.json (schema 1; keys are only ever added):
                     tokens_total, cost_usd_total, cost_usd_per_answer, judge {judged, correct,
                     partially, wrong, score} or null, by_answer_type {type: {questions, correct,
                     contains, f1}}. Rates are 0-1 (null where no question applies); times in seconds.
+                    Added later (absent in older runs: shown as "not recorded"): scored (answers that
+                    were scored), correct_ci95 [low, high] (Wilson 95 % on `correct`), miss_causes
+                    {cause: count} (scoring.MISS_CAUSES), and for pipelines with a fine-tuned adapter
+                    by_training {adapter_runs, unseen {...}, seen {...}, not_recorded}: the same metrics
+                    on questions the adapter was not / was trained on (training_overlap.py)
+    comparisons     (added later) each pair of pipelines: a, b, questions ("unseen" or "all"), n,
+                    left_out_seen, accuracy_a, accuracy_b, difference (a - b), ci95 (paired bootstrap),
+                    only_a_right, only_b_right, mcnemar_p, bootstrap {resamples, seed}, verdict
+                    (uncertainty.py)
+
+An answers.jsonl line also holds (added later) adapter_run, seen_in_training (true / false / null for
+pipelines without an adapter) and miss_cause (null when right).
 """
 
 from __future__ import annotations
@@ -190,6 +202,7 @@ class RunSummary:
     pipelines: list[str]
     metrics: dict[str, dict[str, Any]]
     path: Path
+    comparisons: list[dict[str, Any]] | None = None  # None: not recorded (older runs)
 
 
 @dataclass(frozen=True)
@@ -224,6 +237,7 @@ def list_runs(settings: Settings) -> list[RunSummary]:
                 pipelines=list(s["pipelines"]),
                 metrics=s["metrics"],
                 path=path,
+                comparisons=s.get("comparisons"),
             )
         )
     return sorted(runs, key=lambda r: (r.created_at, r.run_id), reverse=True)
