@@ -5,6 +5,7 @@ Registered on the main app in `triptych/cli.py`.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -117,6 +118,8 @@ def index_delete(
 ) -> None:
     """Delete a domain's indexes (for every embedding model), or one document from them."""
     from triptych.index import DomainIndex, IndexStoreError, chroma_client, delete_domain, list_indexes
+    from triptych.ingest import remove_document
+    from triptych.originals import originals_dir
 
     settings = _settings()
     try:
@@ -131,12 +134,14 @@ def index_delete(
             documents = sum(i.documents for i in infos)
             typer.confirm(f"delete every index of domain {domain!r} ({documents} documents)?", abort=True)
         removed = delete_domain(client, domain)
+        shutil.rmtree(originals_dir(settings, domain), ignore_errors=True)  # every index is gone: so are its files
         typer.echo(f"deleted domain {domain}: {', '.join(removed)}")
         return
+    kept = originals_dir(settings, domain)
     deleted = [
         i.embedding_model
         for i in infos
-        if DomainIndex(client, domain, i.embedding_model, create=False).delete_document(doc)
+        if remove_document(DomainIndex(client, domain, i.embedding_model, create=False), doc, kept)
     ]
     if not deleted:
         raise _fail(f"no document {doc!r} in domain {domain!r}; `triptych index list --domain {domain}` lists them")

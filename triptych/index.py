@@ -129,6 +129,7 @@ class DocumentRecord:
     chunk_size: int
     chunk_overlap: int
     pages: int | None = None
+    original: str = ""  # the kept original's file name (see triptych.originals); "" when none is kept
 
     def metadata(self) -> dict[str, str | int]:
         """Chroma metadata (no None values)."""
@@ -429,6 +430,17 @@ def list_indexes(client: ClientAPI) -> list[IndexInfo]:
             )
         )
     return sorted(infos, key=lambda i: (i.domain, i.embedding_model))
+
+
+def original_in_use(client: ClientAPI, domain: str, name: str) -> bool:
+    """Whether any index of the domain (any embedding model) has a document whose kept original is `name`."""
+    for col in client.list_collections():
+        meta = col.metadata or {}
+        if meta.get("triptych") == ROLE_DOCUMENTS and meta.get("domain") == domain:
+            catalog = client.get_collection(col.name, embedding_function=None)
+            if catalog.get(where={"original": name}, include=[], limit=1)["ids"]:
+                return True
+    return False
 
 
 def delete_domain(client: ClientAPI, domain: str, embedding_model: str | None = None) -> list[str]:

@@ -12,18 +12,20 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from chromadb.api import ClientAPI
 
-from triptych.documents.chunking import ChunkingConfig, ChunkSizeError, chunk_document
+from triptych.documents.chunking import Chunk, ChunkingConfig, ChunkSizeError, chunk_document
 from triptych.documents.loaders import load_document
 from triptych.documents.validation import DocumentRejected, Limits, check_size
 from triptych.embeddings import Embedder, LazyEmbedder
-from triptych.index import DocumentRecord, DomainIndex, check_domain, open_index, version_of
+from triptych.index import DocumentRecord, DomainIndex, check_domain, open_index, original_in_use, version_of
+from triptych.originals import discard_original, keep_original, originals_dir
 from triptych.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -169,8 +171,13 @@ def ingest_sources(
     progress: ProgressCallback | None = None,
     progress_offset: int = 0,
     progress_total: int | None = None,
+    originals: Path | None = None,
 ) -> IngestReport:
-    """Ingest files into an index, one by one; refused files are reported, never half-stored."""
+    """Ingest files into an index, one by one; refused files are reported, never half-stored.
+
+    With `originals` (a folder), each stored file's bytes are kept there by content hash and its
+    catalog record names the file (see triptych.originals).
+    """
     started = time.perf_counter()
     report = IngestReport(index.domain, index.embedding_model)
     known = index.versions()
@@ -186,7 +193,7 @@ def ingest_sources(
             )
         else:
             seen[source.doc_id] = str(source.path or source.name)
-            outcome = _ingest_one(index, embedder, source, known, limits, chunking)
+            outcome = _ingest_one(index, embedder, source, known, limits, chunking, originals)
         report.outcomes.append(outcome)
         if progress is not None:
             progress(IngestProgress(index.domain, progress_offset + n, total, source.doc_id, outcome.status))
@@ -203,6 +210,7 @@ def _ingest_one(
     known: dict[str, str],
     limits: Limits,
     chunking: ChunkingConfig,
+    originals: Path | None,
 ) -> FileOutcome:
     try:
         check_size(source.size(), limits)
@@ -210,6 +218,8 @@ def _ingest_one(
         digest = content_hash(data)
         version = version_of(digest, chunking.size, chunking.overlap, chunking.unit)
         if known.get(source.doc_id) == version:
+            if originals is not None:  # indexed before originals were kept: keep it now
+                _keep_missing_original(index, source.doc_id, data, originals)
             return FileOutcome(source.doc_id, source.name, "unchanged", bytes=len(data))
         document = load_document(source.name, data, limits)
         chunks = chunk_document(document, chunking)
@@ -231,7 +241,7 @@ def _ingest_one(
             chunk_overlap=chunking.overlap,
             pages=document.pages,
         )
-        index.store_document(record, document.text, chunks, embeddings)
+        _store(index, record, document.text, chunks, embeddings, data, originals)
     except ChunkSizeError:
         raise  # a setting, not this file: stop the batch with the message that names it
     except DocumentRejected as exc:
@@ -251,6 +261,81 @@ def _ingest_one(
     return FileOutcome(source.doc_id, source.name, status, chunks=len(chunks), bytes=len(data))
 
 
+def _store(
+    index: DomainIndex,
+    record: DocumentRecord,
+    text: str,
+    chunks: Sequence[Chunk],
+    embeddings: np.ndarray,
+    data: bytes,
+    originals: Path | None,
+) -> None:
+    """Keep the original (if asked), store the document, and let go of the original it replaces."""
+    if originals is None:
+        index.store_document(record, text, chunks, embeddings)
+        return
+    previous = index.document(record.doc_id)
+    name, created = keep_original(originals, record.content_hash, record.source, data)
+    try:
+        index.store_document(replace(record, original=name), text, chunks, embeddings)
+    except BaseException:
+        if created:
+            discard_original(originals, name)
+        raise
+    if previous is not None and previous.original not in ("", name):
+        _discard_if_unused(index, originals, previous.original)
+
+
+def _keep_missing_original(index: DomainIndex, doc_id: str, data: bytes, originals: Path) -> None:
+    record = index.document(doc_id)
+    if record is not None and not record.original:
+        name, _ = keep_original(originals, record.content_hash, record.source, data)
+        index.catalog.update(ids=[doc_id], metadatas=[{"original": name}])
+
+
+def _discard_if_unused(index: DomainIndex, originals: Path, name: str) -> None:
+    if not original_in_use(index.client, index.domain, name):
+        discard_original(originals, name)
+
+
+def remove_document(index: DomainIndex, doc_id: str, originals: Path | None = None) -> bool:
+    """Delete a document, its chunks and (when no other document has the same bytes) its kept original."""
+    record = index.document(doc_id)
+    deleted = index.delete_document(doc_id)
+    if record is not None and record.original and originals is not None:
+        _discard_if_unused(index, originals, record.original)
+    return deleted
+
+
+def delete_document(settings: Settings, domain: str, doc_id: str, *, client: ClientAPI | None = None) -> bool:
+    """Delete a document from the domain's index (configured embedding model); False when it was not there."""
+    index = open_index(settings, check_domain(domain), client=client)
+    return remove_document(index, doc_id, originals_dir(settings, domain))
+
+
+def kept_originals(settings: Settings, domain: str, *, client: ClientAPI | None = None) -> list[tuple[str, bytes]]:
+    """(display name, bytes) of each document of the domain's index whose original is kept, by doc id.
+
+    Uploads and command-line ingests keep theirs; the demo corpora's documents are their folder.
+    """
+    from triptych.index import IndexNotFoundError
+
+    if client is None and settings.chroma_mode == "embedded" and not settings.chroma_path.is_dir():
+        return []  # nothing was ever indexed here: do not create an empty Chroma folder to find that out
+    try:
+        records = open_index(settings, check_domain(domain), client=client).documents()
+    except IndexNotFoundError:
+        return []
+    folder, files = originals_dir(settings, domain), []
+    for record in records:
+        if record.original:
+            try:
+                files.append((record.source, (folder / record.original).read_bytes()))
+            except OSError as exc:
+                log.warning("original of %s in %s is missing (%s): re-upload it", record.doc_id, domain, exc)
+    return files
+
+
 def chunking_from(settings: Settings, embedder: Embedder) -> ChunkingConfig:
     """TRIPTYCH_CHUNK_SIZE and TRIPTYCH_CHUNK_OVERLAP, in tokens of the embedding model."""
     return ChunkingConfig(settings.chunk_size, settings.chunk_overlap, tokenizer=embedder)
@@ -265,8 +350,9 @@ def ingest_paths(
     client: ClientAPI | None = None,
     embedder: Embedder | None = None,
 ) -> IngestReport:
-    """Ingest files and folders (recursively) into a domain's index, creating it if needed."""
-    return _ingest_into(settings, domain, collect_files(paths), progress, client, embedder)
+    """Ingest files and folders (recursively) into a domain's index, creating it if needed; originals are kept."""
+    sources = collect_files(paths)
+    return _ingest_into(settings, domain, sources, progress, client, embedder, keep_originals=True)
 
 
 def ingest_uploads(
@@ -278,9 +364,9 @@ def ingest_uploads(
     client: ClientAPI | None = None,
     embedder: Embedder | None = None,
 ) -> IngestReport:
-    """Ingest uploaded files (name, bytes) into a domain's index, creating it if needed."""
+    """Ingest uploaded files (name, bytes) into a domain's index, creating it if needed; originals are kept."""
     sources = [SourceFile.from_bytes(name, data) for name, data in uploads]
-    return _ingest_into(settings, domain, sources, progress, client, embedder)
+    return _ingest_into(settings, domain, sources, progress, client, embedder, keep_originals=True)
 
 
 def _ingest_into(
@@ -293,7 +379,9 @@ def _ingest_into(
     *,
     progress_offset: int = 0,
     progress_total: int | None = None,
+    keep_originals: bool = False,
 ) -> IngestReport:
+    """Ingest into the configured index; the demo corpora are their own originals, other files are kept."""
     index = open_index(settings, check_domain(domain), create=True, client=client)
     embedder = embedder or LazyEmbedder(settings.embedding_model, settings.embedding_batch_size)
     return ingest_sources(
@@ -305,6 +393,7 @@ def _ingest_into(
         progress=progress,
         progress_offset=progress_offset,
         progress_total=progress_total,
+        originals=originals_dir(settings, domain) if keep_originals else None,
     )
 
 

@@ -270,25 +270,36 @@ def generate_from_documents(documents: Iterable[tuple[str, str, str]], limit: in
 
 def load_domain_documents(docs_dir: Path, limits: object | None = None) -> list[tuple[str, str, str]]:
     """(name, title, text) of every supported document in a folder, through Triptych's own loaders."""
+    files = [(p.name, p.read_bytes()) for p in sorted(docs_dir.iterdir()) if p.is_file()] if docs_dir.is_dir() else []
+    return load_documents(files, limits)
+
+
+def load_documents(files: Iterable[tuple[str, bytes]], limits: object | None = None) -> list[tuple[str, str, str]]:
+    """(name, title, text) of each (file name, bytes) that Triptych's loaders read; the others are skipped."""
     from triptych.documents.loaders import load_document
     from triptych.documents.validation import DocumentRejected, Limits
 
     lim = limits or Limits(max_bytes=25 * 2**20, max_pdf_pages=500)
     docs = []
-    for path in sorted(docs_dir.iterdir()) if docs_dir.is_dir() else []:
-        if not path.is_file():
-            continue
+    for name, data in files:
         try:
-            doc = load_document(path.name, path.read_bytes(), lim)  # type: ignore[arg-type]
+            doc = load_document(name, data, lim)  # type: ignore[arg-type]
         except DocumentRejected:
             continue
-        docs.append((path.name, doc.title or path.stem, doc.text))
+        docs.append((name, doc.title or Path(name).stem, doc.text))
     return docs
 
 
 def generated_training_set(docs_dir: Path, system: str, limit: int = 200) -> TrainingSet:
     """A training set for documents that come without gold QA (nothing is held out: no test split)."""
-    examples = generate_from_documents(load_domain_documents(docs_dir), limit)
+    return documents_training_set(load_domain_documents(docs_dir), system, str(docs_dir), limit)
+
+
+def documents_training_set(
+    documents: Sequence[tuple[str, str, str]], system: str, where: str, limit: int = 200
+) -> TrainingSet:
+    """Extractive examples from (name, title, text) documents; `where` names them in the error when none."""
+    examples = generate_from_documents(documents, limit)
     if not examples:
-        raise TrainingSetError(f"no statements to train on in {docs_dir}")
+        raise TrainingSetError(f"no statements to train on in {where}")
     return TrainingSet(system, examples, generator={"kind": "extractive"})

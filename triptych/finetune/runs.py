@@ -7,6 +7,7 @@ vLLM), `adapter.gguf` (for the embedded llama.cpp server), `checkpoint/` (resuma
 
 from __future__ import annotations
 
+import hashlib
 import resource
 import shutil
 import sys
@@ -25,10 +26,10 @@ from triptych.finetune.dataset import (
     TrainingSet,
     TrainingSetError,
     build_training_set,
+    documents_training_set,
     domain_records,
     finetuned_system_prompt,
-    generated_training_set,
-    load_domain_documents,
+    load_documents,
     validate_training_file,
 )
 from triptych.finetune.evaluate import evaluate_sets
@@ -69,21 +70,40 @@ def training_set_for(
         return build_training_set(
             records, system, paraphrases=settings.finetune_paraphrases, unanswerable=settings.finetune_unanswerable
         )
-    docs_dir = settings.corpora_dir / domain / "docs"
+    where = f"the documents of {domain} ({settings.corpora_dir / domain / 'docs'} and its uploads)"
     writer = QuestionWriter.from_settings(settings)
     if writer is None:
-        return generated_training_set(docs_dir, system)
+        return documents_training_set(domain_documents(settings, domain), system, where)
     if reuse is not None and reuse.is_file():  # a resumed run trains on the questions it was started with
         examples = [Example(c[1]["content"], c[2]["content"], f"{reuse.name}:{i}", "llm-generated")
                     for i, c in enumerate(validate_training_file(reuse), 1)]  # fmt: skip
         return TrainingSet(system, examples, generator={"kind": "llm", "model": writer.endpoint.model, "reused": True})
-    examples, stats = llm_generated_examples(load_domain_documents(docs_dir), writer, on_status=on_status)
+    examples, stats = llm_generated_examples(domain_documents(settings, domain), writer, on_status=on_status)
     if not examples:
         raise TrainingSetError(
-            f"the question writer ({writer.endpoint.model}) proposed no pair whose answer is quoted from {docs_dir} "
+            f"the question writer ({writer.endpoint.model}) proposed no pair whose answer is quoted from {where} "
             f"({stats.proposed} proposed, {stats.ungrounded} not in the text, {stats.failed} passages failed)"
         )
     return TrainingSet(system, examples, generator={"kind": "llm", "model": writer.endpoint.model, **stats.to_dict()})
+
+
+def domain_documents(settings: Settings, domain: str) -> list[tuple[str, str, str]]:
+    """(name, title, text) of a domain's documents wherever they came from: its corpus folder and its uploads.
+
+    The same bytes in both places count once.
+    """
+    from triptych.ingest import kept_originals
+
+    docs_dir = settings.corpora_dir / domain / "docs"
+    files = [(p.name, p.read_bytes()) for p in sorted(docs_dir.iterdir()) if p.is_file()] if docs_dir.is_dir() else []
+    files += kept_originals(settings, domain)
+    seen: set[str] = set()
+    unique = []
+    for name, data in files:
+        if (digest := hashlib.sha256(data).hexdigest()) not in seen:
+            seen.add(digest)
+            unique.append((name, data))
+    return load_documents(unique)
 
 
 def eval_sets(ts: TrainingSet) -> EvalSets:

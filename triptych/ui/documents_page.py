@@ -8,7 +8,8 @@ import streamlit as st
 
 from triptych.documents.validation import EXTENSIONS
 from triptych.index import IndexNotFoundError, IndexStoreError, check_domain, chroma_client, open_index
-from triptych.ingest import IngestProgress, ingest_uploads, known_domains
+from triptych.ingest import IngestProgress, ingest_uploads, known_domains, remove_document
+from triptych.originals import originals_dir
 from triptych.ui import resources
 from triptych.ui.widgets import escape_markdown
 
@@ -111,7 +112,7 @@ if records:
     confirm = remove.checkbox("Confirm delete", key="docs_confirm")
     if remove.button("Delete", key="docs_delete", disabled=not confirm):
         with resources.ingest_tracker().ingesting(domain):
-            deleted = index.delete_document(doc_id)
+            deleted = remove_document(index, doc_id, originals_dir(settings, domain))
             resources.comparison().forget_retriever(domain)
         st.session_state.pop("docs_confirm", None)
         st.toast(f"Deleted {doc_id}" if deleted else f"{doc_id} was already gone")
