@@ -27,8 +27,8 @@ from triptych.finetune.dataset import (
     TrainingSetError,
     build_training_set,
     documents_training_set,
-    domain_records,
     finetuned_system_prompt,
+    gold_records,
     load_documents,
     validate_training_file,
 )
@@ -60,12 +60,15 @@ def training_set_for(
 ) -> TrainingSet:
     """The domain's training set: its gold QA's train split, or questions generated from its documents.
 
+    Gold QA is `records` when given (`triptych finetune --qa FILE`), else the domain's uploaded QA
+    file or its corpus's qa.jsonl (see `gold_records`).
+
     Without gold QA the questions come from TRIPTYCH_FINETUNE_QA_MODEL when it is set (a resumed run
     passes its training file as `reuse` so that the model is not asked again), else from the
     extractive generator.
     """
     system = finetuned_system_prompt(settings.prompts_dir)
-    records = list(records) if records is not None else domain_records(settings.corpora_dir, domain)
+    records = list(records) if records is not None else gold_records(settings.corpora_dir, settings.data_dir, domain)
     if records:
         return build_training_set(
             records, system, paraphrases=settings.finetune_paraphrases, unanswerable=settings.finetune_unanswerable
@@ -125,6 +128,7 @@ def run_local(
     *,
     run_id: str | None = None,
     records: Sequence[QARecord] | None = None,
+    records_from: str | None = None,
     evaluate: bool = True,
     activate: bool = True,
     on_progress: Callable[[Progress], None] | None = None,
@@ -136,7 +140,8 @@ def run_local(
     """Train, evaluate, convert and register one LoRA run; returns its run.json content.
 
     Passing the `run_id` of an unfinished run resumes it from its last checkpoint. The converted
-    base model is cached under `cache_root` (default: data_dir).
+    base model is cached under `cache_root` (default: data_dir). `records_from` names the file the
+    `records` were read from, for run.json.
     """
     from triptych.llm.server import LocalModels
 
@@ -145,6 +150,8 @@ def run_local(
     run_id = run_id or runstore.new_run_id(domain, settings.runs_dir)
     run_dir = settings.runs_dir / run_id
     ts = training_set_for(settings, domain, records, reuse=run_dir / TRAINING_FILE, on_status=say)
+    if records_from:
+        ts.generator = {**ts.generator, "file": records_from}
     train_path = ts.write(run_dir / TRAINING_FILE)
     gguf_path = base_gguf or LocalModels(settings).model_path()
     say(f"base model {gguf_path.name}: hashing and loading (converted to safetensors once, then cached)")
