@@ -4,6 +4,11 @@ Each file either goes in completely or not at all, with a reason; a bad file nev
 of the batch. A file whose bytes (and the chunking settings) are unchanged since it was indexed is
 skipped after hashing, so re-ingesting a folder, or building the demo indexes at start-up, only
 does the work that changed.
+
+Files are parsed and embedded outside the domain's write lock and stored under it, one at a time,
+so two ingests (the app and the CLI) into one domain interleave without losing chunks. Each batch
+starts by repairing what an interrupted run left: stray chunks are removed, and a document whose
+stored chunks differ from its catalog count is indexed again rather than reported unchanged.
 """
 
 from __future__ import annotations
@@ -180,7 +185,11 @@ def ingest_sources(
     """
     started = time.perf_counter()
     report = IngestReport(index.domain, index.embedding_model)
-    known = index.versions()
+    with index.write_lock():  # what an interrupted earlier run left: stray chunks go, damaged documents are redone
+        audit = index.audit()
+        if audit.orphans:
+            index.remove_orphans()
+    known, intact = dict(audit.versions), dict(audit.intact)
     seen: dict[str, str] = {}
     total = progress_total if progress_total is not None else len(sources)
     for n, source in enumerate(sources, start=1):
@@ -193,12 +202,12 @@ def ingest_sources(
             )
         else:
             seen[source.doc_id] = str(source.path or source.name)
-            outcome = _ingest_one(index, embedder, source, known, limits, chunking, originals)
+            outcome = _ingest_one(index, embedder, source, known, intact, limits, chunking, originals)
         report.outcomes.append(outcome)
         if progress is not None:
             progress(IngestProgress(index.domain, progress_offset + n, total, source.doc_id, outcome.status))
-    if any(o.status != "unchanged" for o in report.outcomes):
-        index.remove_orphans()  # chunks left by an interrupted earlier run (never visible, but stored)
+    for doc_id in (d for d in audit.damaged if d not in seen):
+        log.warning("%s in %s has lost chunks: ingest it again to repair it", doc_id, index.domain)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -208,16 +217,18 @@ def _ingest_one(
     embedder: Embedder,
     source: SourceFile,
     known: dict[str, str],
+    intact: dict[str, str],
     limits: Limits,
     chunking: ChunkingConfig,
     originals: Path | None,
 ) -> FileOutcome:
+    """Store one file unless the index holds it intact, as it is (`known`: catalog versions, updated here)."""
     try:
         check_size(source.size(), limits)
         data = source.read()
         digest = content_hash(data)
         version = version_of(digest, chunking.size, chunking.overlap, chunking.unit)
-        if known.get(source.doc_id) == version:
+        if intact.get(source.doc_id) == version:
             if originals is not None:  # indexed before originals were kept: keep it now
                 _keep_missing_original(index, source.doc_id, data, originals)
             return FileOutcome(source.doc_id, source.name, "unchanged", bytes=len(data))
@@ -257,7 +268,7 @@ def _ingest_one(
             reason=f"could not be indexed ({type(exc).__name__}: {exc})",
         )
     status: Status = "replaced" if source.doc_id in known else "added"
-    known[source.doc_id] = version
+    known[source.doc_id] = intact[source.doc_id] = version
     return FileOutcome(source.doc_id, source.name, status, chunks=len(chunks), bytes=len(data))
 
 
@@ -270,10 +281,23 @@ def _store(
     data: bytes,
     originals: Path | None,
 ) -> None:
-    """Keep the original (if asked), store the document, and let go of the original it replaces."""
-    if originals is None:
-        index.store_document(record, text, chunks, embeddings)
-        return
+    """Keep the original (if asked), store the document, and let go of the original it replaces; under the lock."""
+    with index.write_lock():
+        if originals is None:
+            index.store_document(record, text, chunks, embeddings)
+        else:
+            _store_with_original(index, record, text, chunks, embeddings, data, originals)
+
+
+def _store_with_original(
+    index: DomainIndex,
+    record: DocumentRecord,
+    text: str,
+    chunks: Sequence[Chunk],
+    embeddings: np.ndarray,
+    data: bytes,
+    originals: Path,
+) -> None:
     previous = index.document(record.doc_id)
     name, created = keep_original(originals, record.content_hash, record.source, data)
     try:
@@ -287,10 +311,11 @@ def _store(
 
 
 def _keep_missing_original(index: DomainIndex, doc_id: str, data: bytes, originals: Path) -> None:
-    record = index.document(doc_id)
-    if record is not None and not record.original:
-        name, _ = keep_original(originals, record.content_hash, record.source, data)
-        index.catalog.update(ids=[doc_id], metadatas=[{"original": name}])
+    with index.write_lock():
+        record = index.document(doc_id)
+        if record is not None and not record.original:
+            name, _ = keep_original(originals, record.content_hash, record.source, data)
+            index.catalog.update(ids=[doc_id], metadatas=[{"original": name}])
 
 
 def _discard_if_unused(index: DomainIndex, originals: Path, name: str) -> None:
@@ -300,10 +325,11 @@ def _discard_if_unused(index: DomainIndex, originals: Path, name: str) -> None:
 
 def remove_document(index: DomainIndex, doc_id: str, originals: Path | None = None) -> bool:
     """Delete a document, its chunks and (when no other document has the same bytes) its kept original."""
-    record = index.document(doc_id)
-    deleted = index.delete_document(doc_id)
-    if record is not None and record.original and originals is not None:
-        _discard_if_unused(index, originals, record.original)
+    with index.write_lock():
+        record = index.document(doc_id)
+        deleted = index.delete_document(doc_id)
+        if record is not None and record.original and originals is not None:
+            _discard_if_unused(index, originals, record.original)
     return deleted
 
 
