@@ -14,12 +14,15 @@ stored chunks differ from its catalog count is indexed again rather than reporte
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Literal
 
 import numpy as np
@@ -393,6 +396,75 @@ def ingest_uploads(
     """Ingest uploaded files (name, bytes) into a domain's index, creating it if needed; originals are kept."""
     sources = [SourceFile.from_bytes(name, data) for name, data in uploads]
     return _ingest_into(settings, domain, sources, progress, client, embedder, keep_originals=True)
+
+
+BATCH_MANIFEST = "batch.json"
+
+
+def incoming_dir(settings: Settings) -> Path:
+    """Where uploads wait, saved, until they are indexed (TRIPTYCH_DATA_DIR/incoming)."""
+    return settings.data_dir / "incoming"
+
+
+@dataclass(frozen=True)
+class SavedBatch:
+    """An upload saved by save_uploads and not indexed yet."""
+
+    folder: Path
+    domain: str
+    names: list[str]
+
+
+def save_uploads(settings: Settings, domain: str, uploads: Sequence[tuple[str, bytes]]) -> SavedBatch:
+    """Save uploaded files (name, bytes) to disk before any of them is indexed.
+
+    The manifest is written last: a batch folder with one holds every file of the upload, so an
+    indexing run that is interrupted (the app stopped) can be run again from it (`ingest_saved`).
+    """
+    check_domain(domain)
+    batch = incoming_dir(settings) / f"{domain}--{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    files = []
+    for n, (name, data) in enumerate(uploads):
+        rel = f"{n:04d}/{PurePath(name).name}"  # one folder per file: two uploads may share a name
+        (batch / rel).parent.mkdir(parents=True, exist_ok=True)
+        (batch / rel).write_bytes(data)
+        files.append({"name": name, "path": rel})
+    tmp = batch / (BATCH_MANIFEST + ".tmp")
+    tmp.write_text(json.dumps({"domain": domain, "files": files}, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(batch / BATCH_MANIFEST)
+    return SavedBatch(batch, domain, [f["name"] for f in files])
+
+
+def saved_batches(settings: Settings) -> list[SavedBatch]:
+    """Uploads saved but not (completely) indexed, oldest first."""
+    batches = []
+    root = incoming_dir(settings)
+    for manifest in sorted(root.glob(f"*/{BATCH_MANIFEST}")) if root.is_dir() else []:
+        try:
+            meta = json.loads(manifest.read_text(encoding="utf-8"))
+            batches.append(SavedBatch(manifest.parent, str(meta["domain"]), [str(f["name"]) for f in meta["files"]]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("unreadable upload batch %s: %s", manifest.parent, exc)
+    return batches
+
+
+def ingest_saved(
+    settings: Settings,
+    batch: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    client: ClientAPI | None = None,
+    embedder: Embedder | None = None,
+) -> IngestReport:
+    """Index a batch saved by save_uploads (each file under its upload name), then remove the batch folder.
+
+    The originals are kept by content hash as with any upload; a refused file is reported, as ever.
+    """
+    meta = json.loads((batch / BATCH_MANIFEST).read_text(encoding="utf-8"))
+    sources = [SourceFile(doc_id=f["name"], name=f["name"], path=batch / f["path"]) for f in meta["files"]]
+    report = _ingest_into(settings, meta["domain"], sources, progress, client, embedder, keep_originals=True)
+    shutil.rmtree(batch, ignore_errors=True)
+    return report
 
 
 def _ingest_into(
