@@ -9,7 +9,7 @@ import pytest
 
 from triptych.finetune.runs import training_set_for
 from triptych.index import chroma_client, open_index
-from triptych.ingest import delete_document, ingest_paths, ingest_uploads
+from triptych.ingest import SourceFile, delete_document, ingest_paths, ingest_uploads
 from triptych.settings import Settings
 from triptych.testing import HashEmbedder, make_docx
 
@@ -104,3 +104,17 @@ def test_deleting_an_uploaded_document_removes_it_from_the_training_set(settings
     upload(settings, "acme", [("leave.md", LEAVE), ("travel.md", TRAVEL)])
     delete_document(settings, "acme", "travel.md")
     assert [e.source_id for e in training_set_for(settings, "acme").examples] == ["doc:leave.md#0"]
+
+
+def test_a_document_indexed_before_originals_were_kept_gets_one_when_uploaded_again(settings: Settings) -> None:
+    from triptych.ingest import _ingest_into
+
+    embedder = HashEmbedder(model_name=settings.embedding_model)
+    sources = [SourceFile.from_bytes("leave.md", LEAVE)]
+    _ingest_into(settings, "older", sources, None, chroma_client(settings), embedder)  # as an older version did
+    assert open_index(settings, "older").document("leave.md").original == "" and kept(settings, "older") == []
+
+    assert [o.status for o in upload(settings, "older", [("leave.md", LEAVE)]).outcomes] == ["unchanged"]
+
+    assert open_index(settings, "older").document("leave.md").original == f"{sha(LEAVE)}.md"
+    assert [e.source_id for e in training_set_for(settings, "older").examples] == ["doc:leave.md#0"]

@@ -95,11 +95,15 @@ def domain_documents(settings: Settings, domain: str) -> list[tuple[str, str, st
 
     The same bytes in both places count once.
     """
+    from triptych.index import IndexStoreError
     from triptych.ingest import kept_originals
 
     docs_dir = settings.corpora_dir / domain / "docs"
     files = [(p.name, p.read_bytes()) for p in sorted(docs_dir.iterdir()) if p.is_file()] if docs_dir.is_dir() else []
-    files += kept_originals(settings, domain)
+    try:
+        files += kept_originals(settings, domain)
+    except IndexStoreError as exc:  # the uploads are listed in the index's catalog
+        raise TrainingSetError(f"cannot list the uploaded documents of {domain}: {exc}") from None
     seen: set[str] = set()
     unique = []
     for name, data in files:
