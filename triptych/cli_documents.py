@@ -5,6 +5,7 @@ Registered on the main app in `triptych/cli.py`.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -116,7 +117,17 @@ def index_delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
 ) -> None:
     """Delete a domain's indexes (for every embedding model), or one document from them."""
-    from triptych.index import DomainIndex, IndexStoreError, chroma_client, delete_domain, list_indexes
+    from triptych.index import (
+        DomainIndex,
+        IndexStoreError,
+        chroma_client,
+        delete_domain,
+        domain_lock,
+        list_indexes,
+        locks_dir,
+    )
+    from triptych.ingest import remove_document
+    from triptych.originals import originals_dir
 
     settings = _settings()
     try:
@@ -130,13 +141,16 @@ def index_delete(
         if not yes:
             documents = sum(i.documents for i in infos)
             typer.confirm(f"delete every index of domain {domain!r} ({documents} documents)?", abort=True)
-        removed = delete_domain(client, domain)
+        with domain_lock(locks_dir(settings), domain):
+            removed = delete_domain(client, domain)
+            shutil.rmtree(originals_dir(settings, domain), ignore_errors=True)  # every index is gone: so are its files
         typer.echo(f"deleted domain {domain}: {', '.join(removed)}")
         return
+    kept, locks = originals_dir(settings, domain), locks_dir(settings)
     deleted = [
         i.embedding_model
         for i in infos
-        if DomainIndex(client, domain, i.embedding_model, create=False).delete_document(doc)
+        if remove_document(DomainIndex(client, domain, i.embedding_model, create=False, lock_dir=locks), doc, kept)
     ]
     if not deleted:
         raise _fail(f"no document {doc!r} in domain {domain!r}; `triptych index list --domain {domain}` lists them")

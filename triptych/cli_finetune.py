@@ -1,4 +1,4 @@
-"""`triptych finetune --domain X`, `triptych finetune status`, `triptych finetune activate RUN`.
+"""`triptych finetune --domain X [--qa FILE]`, `triptych finetune status`, `triptych finetune activate RUN`.
 
 Registered on the main app in `triptych/cli.py`.
 """
@@ -8,13 +8,17 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from triptych.cli_common import cli_settings as _settings
 from triptych.cli_common import fail as _fail
 from triptych.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from triptych.qa import QARecord
 
 finetune_app = typer.Typer(
     help="Fine-tune the base model on a domain (local LoRA or a hosted OpenAI job); list and activate runs.",
@@ -33,6 +37,12 @@ def finetune(
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps (0: no limit)")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed")] = None,
     resume: Annotated[str | None, typer.Option(help="Continue an unfinished run from its checkpoint")] = None,
+    qa: Annotated[
+        Path | None, typer.Option("--qa", help="Train on your own gold questions: a qa.jsonl file", dir_okay=False)
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="With --qa: train on this split's records (and those without one), all of them")
+    ] = None,
     evaluate: Annotated[bool, typer.Option(help="Score before and after training")] = True,
     activate: Annotated[bool, typer.Option(help="Make the new run the domain's active one")] = True,
 ) -> None:
@@ -43,17 +53,39 @@ def finetune(
         typer.echo(ctx.get_help())
         raise _fail("--domain is required (or use `status` / `activate RUN`)")
     settings = _settings()
+    if split is not None and qa is None:
+        raise _fail("--split picks the records of a --qa file: pass --qa FILE too")
     if provider == "openai":
+        if qa is not None:
+            raise _fail("--qa trains a local LoRA run; hosted jobs train on the domain's own QA (drop --qa)")
         _hosted(settings, domain, epochs, seed, activate)
     elif provider == "local":
-        _local(settings, domain, epochs, rank, lr, max_steps, seed, resume, evaluate, activate)
+        records = _qa_records(qa, split) if qa is not None else None
+        _local(settings, domain, epochs, rank, lr, max_steps, seed, resume, evaluate, activate, records,
+               str(qa) if qa is not None else None)  # fmt: skip
     else:
         raise _fail(f"unknown provider {provider!r}; expected local or openai")
+
+
+def _qa_records(path: Path, split: str | None) -> list[QARecord]:
+    """The --qa file's records, checked strictly; every problem is printed with its file:line, then exit 2."""
+    from triptych.finetune.dataset import TrainingSetError, records_to_train
+    from triptych.qa import QAFormatError, load_qa
+
+    try:
+        return records_to_train(load_qa(path, split), split, str(path))
+    except QAFormatError as exc:
+        count = len(exc.problems)
+        raise _fail(f"{path} is not a valid QA file ({count} problem{'s' if count > 1 else ''}):\n  "
+                    + "\n  ".join(exc.problems)) from None  # fmt: skip
+    except TrainingSetError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _local(
     settings: Settings, domain: str, epochs: int | None, rank: int | None, lr: float | None,
     max_steps: int | None, seed: int | None, resume: str | None, evaluate: bool, activate: bool,
+    records: list[QARecord] | None = None, records_from: str | None = None,
 ) -> None:  # fmt: skip
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -83,8 +115,8 @@ def _local(
 
         try:
             info = run_local(
-                settings, domain, config, run_id=resume, evaluate=evaluate, activate=activate,
-                on_progress=on_progress, on_status=console.print, cancel=cancel,
+                settings, domain, config, run_id=resume, records=records, records_from=records_from,
+                evaluate=evaluate, activate=activate, on_progress=on_progress, on_status=console.print, cancel=cancel,
             )  # fmt: skip
         except (TrainingSetError, ConfigError, FileNotFoundError, ValueError) as exc:
             raise _fail(str(exc)) from None

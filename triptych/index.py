@@ -6,14 +6,20 @@ and metadata, including a `version` (content hash + chunking). The catalog is th
 a chunk is only ever returned while its document's catalog record names the chunk's version. So a
 document becomes visible all at once, when its catalog record is written after all its chunks;
 a failure before that leaves nothing visible, and the stray chunks are removed.
+
+Every write to a domain (chunks, catalog, clean-up) holds the domain's write lock: a file lock under
+TRIPTYCH_DATA_DIR/locks when the index is opened from the settings, so that the app and the CLI, or
+two CLI runs, never interleave a document's chunks-then-catalog write with another's clean-up.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import warnings
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +31,7 @@ from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
+from filelock import FileLock
 
 from triptych.documents.chunking import Chunk
 from triptych.settings import Settings
@@ -129,6 +136,7 @@ class DocumentRecord:
     chunk_size: int
     chunk_overlap: int
     pages: int | None = None
+    original: str = ""  # the kept original's file name (see triptych.originals); "" when none is kept
 
     def metadata(self) -> dict[str, str | int]:
         """Chroma metadata (no None values)."""
@@ -169,27 +177,58 @@ class IndexInfo:
     chunks: int
 
 
+LOCK_TIMEOUT_S = 600.0  # another writer holds a domain for one document's write at a time: seconds, not minutes
+_local_locks: dict[str, threading.RLock] = {}
+_local_locks_guard = threading.Lock()
+
+
+def domain_lock(lock_dir: Path | None, domain: str) -> AbstractContextManager[object]:
+    """The write lock of a domain: across processes with a lock folder, else within this process.
+
+    Re-entrant in the thread that holds it; released by the operating system if the holder dies.
+    """
+    if lock_dir is None:
+        with _local_locks_guard:
+            return _local_locks.setdefault(domain, threading.RLock())
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(lock_dir / f"{check_domain(domain)}.lock", timeout=LOCK_TIMEOUT_S, is_singleton=True)
+
+
+@dataclass(frozen=True)
+class IndexAudit:
+    """How the stored chunks compare with the catalog."""
+
+    versions: dict[str, str]  # every catalog document's current version
+    intact: dict[str, str]  # the documents whose stored chunks are exactly those the catalog counts
+    orphans: int  # chunks of no current version (a crash, or an interrupted replace)
+
+    @property
+    def damaged(self) -> list[str]:
+        """Documents whose stored chunk count differs from the catalog's: to be indexed again."""
+        return sorted(set(self.versions) - set(self.intact))
+
+
 class DomainIndex:
     """The chunks and catalog of one domain for one embedding model."""
 
-    def __init__(self, client: ClientAPI, domain: str, embedding_model: str, *, create: bool = True) -> None:
+    def __init__(
+        self,
+        client: ClientAPI,
+        domain: str,
+        embedding_model: str,
+        *,
+        create: bool = True,
+        lock_dir: Path | None = None,
+    ) -> None:
         self.client = client
+        self.lock_dir = lock_dir
         self.domain = check_domain(domain)
         self.embedding_model = embedding_model
         self.name = collection_name(domain, embedding_model)
         base = {"domain": domain, "embedding_model": embedding_model}
         if create:
-            self.chunks = client.get_or_create_collection(
-                self.name,
-                configuration={"hnsw": {"space": "cosine"}},
-                metadata={**base, "triptych": ROLE_CHUNKS},
-                embedding_function=None,
-            )
-            self.catalog = client.get_or_create_collection(
-                self.name + CATALOG_SUFFIX,
-                metadata={**base, "triptych": ROLE_DOCUMENTS},
-                embedding_function=None,
-            )
+            with self.write_lock():  # two processes creating the same collections at once would collide
+                self._create(base)
         else:
             try:
                 self.chunks = client.get_collection(self.name, embedding_function=None)
@@ -200,6 +239,19 @@ class DomainIndex:
                     f"`triptych ingest PATH --domain {domain}` (or upload documents in the app)"
                 ) from None
         self._check_space()
+
+    def _create(self, base: dict[str, str]) -> None:
+        self.chunks = self.client.get_or_create_collection(
+            self.name,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={**base, "triptych": ROLE_CHUNKS},
+            embedding_function=None,
+        )
+        self.catalog = self.client.get_or_create_collection(
+            self.name + CATALOG_SUFFIX,
+            metadata={**base, "triptych": ROLE_DOCUMENTS},
+            embedding_function=None,
+        )
 
     def _check_space(self) -> None:
         with warnings.catch_warnings():  # chroma warns that embedding_function=None is a legacy config
@@ -302,7 +354,23 @@ class DomainIndex:
         versions = self.versions(c.doc_id for c, _ in hits)
         return [(c, x) for c, x in hits if versions.get(c.doc_id) == c.version]
 
+    def audit(self) -> IndexAudit:
+        """Compare the stored chunks with the catalog: which documents are intact, how many chunks are orphans."""
+        records = {r.doc_id: r for r in self.documents()}
+        counts: dict[tuple[str, str], int] = {}
+        for _, _, meta in _read_all(self.chunks, documents=False):
+            key = (str(meta["doc_id"]), str(meta.get("version", "")))
+            counts[key] = counts.get(key, 0) + 1
+        versions = {d: r.version for d, r in records.items()}
+        intact = {d: r.version for d, r in records.items() if counts.get((d, r.version), 0) == r.chunks}
+        orphans = sum(n for (d, v), n in counts.items() if versions.get(d) != v)
+        return IndexAudit(versions, intact, orphans)
+
     # --- writing --------------------------------------------------------------------------------------
+
+    def write_lock(self) -> AbstractContextManager[object]:
+        """The domain's write lock (see domain_lock); every method below takes it."""
+        return domain_lock(self.lock_dir, self.domain)
 
     def store_document(
         self, record: DocumentRecord, text: str, chunks: Sequence[Chunk], embeddings: np.ndarray
@@ -314,6 +382,12 @@ class DomainIndex:
         """
         if len(chunks) != len(embeddings):
             raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
+        with self.write_lock():
+            self._store_document(record, text, chunks, embeddings)
+
+    def _store_document(
+        self, record: DocumentRecord, text: str, chunks: Sequence[Chunk], embeddings: np.ndarray
+    ) -> None:
         ids = [f"{record.doc_id}#{record.version}#{c.index}" for c in chunks]
         metadatas = [self._chunk_metadata(record, c) for c in chunks]
         rewrite = self.versions([record.doc_id]).get(record.doc_id) == record.version
@@ -337,6 +411,8 @@ class DomainIndex:
                 self._delete_chunks({"$and": [{"doc_id": record.doc_id}, {"version": record.version}]})
             raise
         self._delete_chunks({"$and": [{"doc_id": record.doc_id}, {"version": {"$ne": record.version}}]})
+        extra = [{"doc_id": record.doc_id}, {"version": record.version}, {"chunk_index": {"$gte": len(chunks)}}]
+        self._delete_chunks({"$and": extra})  # a repaired document had more chunks of this version than it has
 
     def _chunk_metadata(self, record: DocumentRecord, chunk: Chunk) -> dict[str, str | int]:
         meta: dict[str, str | int] = {
@@ -360,21 +436,26 @@ class DomainIndex:
 
     def delete_document(self, doc_id: str) -> bool:
         """Remove a document and its chunks; False when it was not there."""
-        existed = self.document(doc_id) is not None
-        self.catalog.delete(ids=[doc_id])
-        self._delete_chunks({"doc_id": doc_id})
+        with self.write_lock():
+            existed = self.document(doc_id) is not None
+            self.catalog.delete(ids=[doc_id])
+            self._delete_chunks({"doc_id": doc_id})
         return existed
 
     def remove_orphans(self) -> int:
-        """Delete chunks no catalog record points to (left by a crash mid-write); returns how many."""
-        versions = self.versions()
-        stale = [
-            i
-            for i, _, m in _read_all(self.chunks, documents=False)
-            if versions.get(str(m["doc_id"])) != m.get("version")
-        ]
-        for i in range(0, len(stale), _PAGE):
-            self.chunks.delete(ids=stale[i : i + _PAGE])
+        """Delete chunks no catalog record points to (left by a crash mid-write); returns how many.
+
+        Under the write lock: another writer's chunks, written but not yet in the catalog, are not stray.
+        """
+        with self.write_lock():
+            versions = self.versions()
+            stale = [
+                i
+                for i, _, m in _read_all(self.chunks, documents=False)
+                if versions.get(str(m["doc_id"])) != m.get("version")
+            ]
+            for i in range(0, len(stale), _PAGE):
+                self.chunks.delete(ids=stale[i : i + _PAGE])
         return len(stale)
 
     def _delete_chunks(self, where: dict[str, Any]) -> None:
@@ -382,11 +463,12 @@ class DomainIndex:
 
     def drop(self) -> None:
         """Delete both collections of this index."""
-        for name in (self.name, self.name + CATALOG_SUFFIX):
-            try:
-                self.client.delete_collection(name)
-            except (NotFoundError, ValueError):
-                pass
+        with self.write_lock():
+            for name in (self.name, self.name + CATALOG_SUFFIX):
+                try:
+                    self.client.delete_collection(name)
+                except (NotFoundError, ValueError):
+                    pass
 
 
 def _read_all(collection: Collection, *, documents: bool) -> list[tuple[str, str | None, dict[str, Any]]]:
@@ -406,8 +488,18 @@ def _read_all(collection: Collection, *, documents: bool) -> list[tuple[str, str
 def open_index(
     settings: Settings, domain: str, *, create: bool = False, client: ClientAPI | None = None
 ) -> DomainIndex:
-    """The index of a domain for the configured embedding model (IndexNotFoundError if absent)."""
-    return DomainIndex(client or chroma_client(settings), domain, settings.embedding_model, create=create)
+    """The index of a domain for the configured embedding model (IndexNotFoundError if absent).
+
+    Its writes hold the domain's lock file under TRIPTYCH_DATA_DIR/locks (see domain_lock).
+    """
+    return DomainIndex(
+        client or chroma_client(settings), domain, settings.embedding_model, create=create, lock_dir=locks_dir(settings)
+    )
+
+
+def locks_dir(settings: Settings) -> Path:
+    """Where the domains' write locks live (TRIPTYCH_DATA_DIR/locks), shared by the app and the CLI."""
+    return settings.data_dir / "locks"
 
 
 def list_indexes(client: ClientAPI) -> list[IndexInfo]:
@@ -429,6 +521,17 @@ def list_indexes(client: ClientAPI) -> list[IndexInfo]:
             )
         )
     return sorted(infos, key=lambda i: (i.domain, i.embedding_model))
+
+
+def original_in_use(client: ClientAPI, domain: str, name: str) -> bool:
+    """Whether any index of the domain (any embedding model) has a document whose kept original is `name`."""
+    for col in client.list_collections():
+        meta = col.metadata or {}
+        if meta.get("triptych") == ROLE_DOCUMENTS and meta.get("domain") == domain:
+            catalog = client.get_collection(col.name, embedding_function=None)
+            if catalog.get(where={"original": name}, include=[], limit=1)["ids"]:
+                return True
+    return False
 
 
 def delete_domain(client: ClientAPI, domain: str, embedding_model: str | None = None) -> list[str]:

@@ -4,26 +4,36 @@ Each file either goes in completely or not at all, with a reason; a bad file nev
 of the batch. A file whose bytes (and the chunking settings) are unchanged since it was indexed is
 skipped after hashing, so re-ingesting a folder, or building the demo indexes at start-up, only
 does the work that changed.
+
+Files are parsed and embedded outside the domain's write lock and stored under it, one at a time,
+so two ingests (the app and the CLI) into one domain interleave without losing chunks. Each batch
+starts by repairing what an interrupted run left: stray chunks are removed, and a document whose
+stored chunks differ from its catalog count is indexed again rather than reported unchanged.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Literal
 
+import numpy as np
 from chromadb.api import ClientAPI
 
-from triptych.documents.chunking import ChunkingConfig, ChunkSizeError, chunk_document
+from triptych.documents.chunking import Chunk, ChunkingConfig, ChunkSizeError, chunk_document
 from triptych.documents.loaders import load_document
 from triptych.documents.validation import DocumentRejected, Limits, check_size
 from triptych.embeddings import Embedder, LazyEmbedder
-from triptych.index import DocumentRecord, DomainIndex, check_domain, open_index, version_of
+from triptych.index import DocumentRecord, DomainIndex, check_domain, open_index, original_in_use, version_of
+from triptych.originals import discard_original, keep_original, originals_dir
 from triptych.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -169,11 +179,20 @@ def ingest_sources(
     progress: ProgressCallback | None = None,
     progress_offset: int = 0,
     progress_total: int | None = None,
+    originals: Path | None = None,
 ) -> IngestReport:
-    """Ingest files into an index, one by one; refused files are reported, never half-stored."""
+    """Ingest files into an index, one by one; refused files are reported, never half-stored.
+
+    With `originals` (a folder), each stored file's bytes are kept there by content hash and its
+    catalog record names the file (see triptych.originals).
+    """
     started = time.perf_counter()
     report = IngestReport(index.domain, index.embedding_model)
-    known = index.versions()
+    with index.write_lock():  # what an interrupted earlier run left: stray chunks go, damaged documents are redone
+        audit = index.audit()
+        if audit.orphans:
+            index.remove_orphans()
+    known, intact = dict(audit.versions), dict(audit.intact)
     seen: dict[str, str] = {}
     total = progress_total if progress_total is not None else len(sources)
     for n, source in enumerate(sources, start=1):
@@ -186,12 +205,12 @@ def ingest_sources(
             )
         else:
             seen[source.doc_id] = str(source.path or source.name)
-            outcome = _ingest_one(index, embedder, source, known, limits, chunking)
+            outcome = _ingest_one(index, embedder, source, known, intact, limits, chunking, originals)
         report.outcomes.append(outcome)
         if progress is not None:
             progress(IngestProgress(index.domain, progress_offset + n, total, source.doc_id, outcome.status))
-    if any(o.status != "unchanged" for o in report.outcomes):
-        index.remove_orphans()  # chunks left by an interrupted earlier run (never visible, but stored)
+    for doc_id in (d for d in audit.damaged if d not in seen):
+        log.warning("%s in %s has lost chunks: ingest it again to repair it", doc_id, index.domain)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -201,15 +220,20 @@ def _ingest_one(
     embedder: Embedder,
     source: SourceFile,
     known: dict[str, str],
+    intact: dict[str, str],
     limits: Limits,
     chunking: ChunkingConfig,
+    originals: Path | None,
 ) -> FileOutcome:
+    """Store one file unless the index holds it intact, as it is (`known`: catalog versions, updated here)."""
     try:
         check_size(source.size(), limits)
         data = source.read()
         digest = content_hash(data)
         version = version_of(digest, chunking.size, chunking.overlap, chunking.unit)
-        if known.get(source.doc_id) == version:
+        if intact.get(source.doc_id) == version:
+            if originals is not None:  # indexed before originals were kept: keep it now
+                _keep_missing_original(index, source.doc_id, data, originals)
             return FileOutcome(source.doc_id, source.name, "unchanged", bytes=len(data))
         document = load_document(source.name, data, limits)
         chunks = chunk_document(document, chunking)
@@ -231,7 +255,7 @@ def _ingest_one(
             chunk_overlap=chunking.overlap,
             pages=document.pages,
         )
-        index.store_document(record, document.text, chunks, embeddings)
+        _store(index, record, document.text, chunks, embeddings, data, originals)
     except ChunkSizeError:
         raise  # a setting, not this file: stop the batch with the message that names it
     except DocumentRejected as exc:
@@ -247,8 +271,98 @@ def _ingest_one(
             reason=f"could not be indexed ({type(exc).__name__}: {exc})",
         )
     status: Status = "replaced" if source.doc_id in known else "added"
-    known[source.doc_id] = version
+    known[source.doc_id] = intact[source.doc_id] = version
     return FileOutcome(source.doc_id, source.name, status, chunks=len(chunks), bytes=len(data))
+
+
+def _store(
+    index: DomainIndex,
+    record: DocumentRecord,
+    text: str,
+    chunks: Sequence[Chunk],
+    embeddings: np.ndarray,
+    data: bytes,
+    originals: Path | None,
+) -> None:
+    """Keep the original (if asked), store the document, and let go of the original it replaces; under the lock."""
+    with index.write_lock():
+        if originals is None:
+            index.store_document(record, text, chunks, embeddings)
+        else:
+            _store_with_original(index, record, text, chunks, embeddings, data, originals)
+
+
+def _store_with_original(
+    index: DomainIndex,
+    record: DocumentRecord,
+    text: str,
+    chunks: Sequence[Chunk],
+    embeddings: np.ndarray,
+    data: bytes,
+    originals: Path,
+) -> None:
+    previous = index.document(record.doc_id)
+    name, created = keep_original(originals, record.content_hash, record.source, data)
+    try:
+        index.store_document(replace(record, original=name), text, chunks, embeddings)
+    except BaseException:
+        if created:
+            discard_original(originals, name)
+        raise
+    if previous is not None and previous.original not in ("", name):
+        _discard_if_unused(index, originals, previous.original)
+
+
+def _keep_missing_original(index: DomainIndex, doc_id: str, data: bytes, originals: Path) -> None:
+    with index.write_lock():
+        record = index.document(doc_id)
+        if record is not None and not record.original:
+            name, _ = keep_original(originals, record.content_hash, record.source, data)
+            index.catalog.update(ids=[doc_id], metadatas=[{"original": name}])
+
+
+def _discard_if_unused(index: DomainIndex, originals: Path, name: str) -> None:
+    if not original_in_use(index.client, index.domain, name):
+        discard_original(originals, name)
+
+
+def remove_document(index: DomainIndex, doc_id: str, originals: Path | None = None) -> bool:
+    """Delete a document, its chunks and (when no other document has the same bytes) its kept original."""
+    with index.write_lock():
+        record = index.document(doc_id)
+        deleted = index.delete_document(doc_id)
+        if record is not None and record.original and originals is not None:
+            _discard_if_unused(index, originals, record.original)
+    return deleted
+
+
+def delete_document(settings: Settings, domain: str, doc_id: str, *, client: ClientAPI | None = None) -> bool:
+    """Delete a document from the domain's index (configured embedding model); False when it was not there."""
+    index = open_index(settings, check_domain(domain), client=client)
+    return remove_document(index, doc_id, originals_dir(settings, domain))
+
+
+def kept_originals(settings: Settings, domain: str, *, client: ClientAPI | None = None) -> list[tuple[str, bytes]]:
+    """(display name, bytes) of each document of the domain's index whose original is kept, by doc id.
+
+    Uploads and command-line ingests keep theirs; the demo corpora's documents are their folder.
+    """
+    from triptych.index import IndexNotFoundError
+
+    if client is None and settings.chroma_mode == "embedded" and not settings.chroma_path.is_dir():
+        return []  # nothing was ever indexed here: do not create an empty Chroma folder to find that out
+    try:
+        records = open_index(settings, check_domain(domain), client=client).documents()
+    except IndexNotFoundError:
+        return []
+    folder, files = originals_dir(settings, domain), []
+    for record in records:
+        if record.original:
+            try:
+                files.append((record.source, (folder / record.original).read_bytes()))
+            except OSError as exc:
+                log.warning("original of %s in %s is missing (%s): re-upload it", record.doc_id, domain, exc)
+    return files
 
 
 def chunking_from(settings: Settings, embedder: Embedder) -> ChunkingConfig:
@@ -265,8 +379,9 @@ def ingest_paths(
     client: ClientAPI | None = None,
     embedder: Embedder | None = None,
 ) -> IngestReport:
-    """Ingest files and folders (recursively) into a domain's index, creating it if needed."""
-    return _ingest_into(settings, domain, collect_files(paths), progress, client, embedder)
+    """Ingest files and folders (recursively) into a domain's index, creating it if needed; originals are kept."""
+    sources = collect_files(paths)
+    return _ingest_into(settings, domain, sources, progress, client, embedder, keep_originals=True)
 
 
 def ingest_uploads(
@@ -278,9 +393,78 @@ def ingest_uploads(
     client: ClientAPI | None = None,
     embedder: Embedder | None = None,
 ) -> IngestReport:
-    """Ingest uploaded files (name, bytes) into a domain's index, creating it if needed."""
+    """Ingest uploaded files (name, bytes) into a domain's index, creating it if needed; originals are kept."""
     sources = [SourceFile.from_bytes(name, data) for name, data in uploads]
-    return _ingest_into(settings, domain, sources, progress, client, embedder)
+    return _ingest_into(settings, domain, sources, progress, client, embedder, keep_originals=True)
+
+
+BATCH_MANIFEST = "batch.json"
+
+
+def incoming_dir(settings: Settings) -> Path:
+    """Where uploads wait, saved, until they are indexed (TRIPTYCH_DATA_DIR/incoming)."""
+    return settings.data_dir / "incoming"
+
+
+@dataclass(frozen=True)
+class SavedBatch:
+    """An upload saved by save_uploads and not indexed yet."""
+
+    folder: Path
+    domain: str
+    names: list[str]
+
+
+def save_uploads(settings: Settings, domain: str, uploads: Sequence[tuple[str, bytes]]) -> SavedBatch:
+    """Save uploaded files (name, bytes) to disk before any of them is indexed.
+
+    The manifest is written last: a batch folder with one holds every file of the upload, so an
+    indexing run that is interrupted (the app stopped) can be run again from it (`ingest_saved`).
+    """
+    check_domain(domain)
+    batch = incoming_dir(settings) / f"{domain}--{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    files = []
+    for n, (name, data) in enumerate(uploads):
+        rel = f"{n:04d}/{PurePath(name).name}"  # one folder per file: two uploads may share a name
+        (batch / rel).parent.mkdir(parents=True, exist_ok=True)
+        (batch / rel).write_bytes(data)
+        files.append({"name": name, "path": rel})
+    tmp = batch / (BATCH_MANIFEST + ".tmp")
+    tmp.write_text(json.dumps({"domain": domain, "files": files}, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(batch / BATCH_MANIFEST)
+    return SavedBatch(batch, domain, [f["name"] for f in files])
+
+
+def saved_batches(settings: Settings) -> list[SavedBatch]:
+    """Uploads saved but not (completely) indexed, oldest first."""
+    batches = []
+    root = incoming_dir(settings)
+    for manifest in sorted(root.glob(f"*/{BATCH_MANIFEST}")) if root.is_dir() else []:
+        try:
+            meta = json.loads(manifest.read_text(encoding="utf-8"))
+            batches.append(SavedBatch(manifest.parent, str(meta["domain"]), [str(f["name"]) for f in meta["files"]]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("unreadable upload batch %s: %s", manifest.parent, exc)
+    return batches
+
+
+def ingest_saved(
+    settings: Settings,
+    batch: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    client: ClientAPI | None = None,
+    embedder: Embedder | None = None,
+) -> IngestReport:
+    """Index a batch saved by save_uploads (each file under its upload name), then remove the batch folder.
+
+    The originals are kept by content hash as with any upload; a refused file is reported, as ever.
+    """
+    meta = json.loads((batch / BATCH_MANIFEST).read_text(encoding="utf-8"))
+    sources = [SourceFile(doc_id=f["name"], name=f["name"], path=batch / f["path"]) for f in meta["files"]]
+    report = _ingest_into(settings, meta["domain"], sources, progress, client, embedder, keep_originals=True)
+    shutil.rmtree(batch, ignore_errors=True)
+    return report
 
 
 def _ingest_into(
@@ -293,7 +477,9 @@ def _ingest_into(
     *,
     progress_offset: int = 0,
     progress_total: int | None = None,
+    keep_originals: bool = False,
 ) -> IngestReport:
+    """Ingest into the configured index; the demo corpora are their own originals, other files are kept."""
     index = open_index(settings, check_domain(domain), create=True, client=client)
     embedder = embedder or LazyEmbedder(settings.embedding_model, settings.embedding_batch_size)
     return ingest_sources(
@@ -305,6 +491,7 @@ def _ingest_into(
         progress=progress,
         progress_offset=progress_offset,
         progress_total=progress_total,
+        originals=originals_dir(settings, domain) if keep_originals else None,
     )
 
 

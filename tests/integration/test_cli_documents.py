@@ -30,6 +30,8 @@ def test_ingest_list_delete(clean_env: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert "3 files: 2 added, 0 replaced, 0 unchanged, 1 refused" in first.output
     assert "refused junk.txt: named .txt but the content is binary data" in first.output
     assert "all-MiniLM-L6-v2" in first.output
+    originals = clean_env / "data" / "originals" / "hr_cli"  # kept by content hash, for fine-tuning
+    assert len(list(originals.iterdir())) == 2
 
     again = runner.invoke(app, ["ingest", str(docs), "-d", "hr_cli"])
     assert "3 files: 0 added, 0 replaced, 2 unchanged, 1 refused" in again.output
@@ -54,12 +56,14 @@ def test_ingest_list_delete(clean_env: Path, monkeypatch: pytest.MonkeyPatch) ->
     removed = runner.invoke(app, ["index", "delete", "hr_cli", "--doc", "travel.txt"])
     assert removed.exit_code == 0 and "deleted travel.txt" in removed.output
     assert [r.doc_id for r in retriever.index.documents()] == ["policies/leave.md"]
+    assert [p.suffix for p in originals.iterdir()] == [".md"]  # travel.txt's original went with it
 
     aborted = runner.invoke(app, ["index", "delete", "hr_cli"], input="n\n")
     assert aborted.exit_code == 1  # answered no: nothing deleted
     dropped = runner.invoke(app, ["index", "delete", "hr_cli", "--yes"])
     assert dropped.exit_code == 0 and "deleted domain hr_cli" in dropped.output
     assert "no indexes" in runner.invoke(app, ["index", "list"]).output
+    assert not originals.exists()
 
     bad = runner.invoke(app, ["ingest", str(docs), "--domain", "bad name"])
     assert bad.exit_code == 2 and "invalid domain name" in bad.output

@@ -231,3 +231,39 @@ def test_index_survives_a_restart(tmp_path: Path) -> None:
     client = chromadb.PersistentClient(path=str(tmp_path / "indexes"), settings=chroma_settings())
     again = DomainIndex(client, "persist", "hash-256", create=False)
     assert again.count_documents() == 2
+
+
+def assert_consistent(index: DomainIndex) -> None:
+    """Every catalog record's chunk count is what is stored of its version, and nothing else is stored."""
+    records = index.documents()
+    metas = index.chunks.get(include=["metadatas"])["metadatas"]
+    stored = {r.doc_id: sum(m["doc_id"] == r.doc_id and m["version"] == r.version for m in metas) for r in records}
+    assert stored == {r.doc_id: r.chunks for r in records}
+    assert len(metas) == sum(r.chunks for r in records)
+
+
+def test_a_document_that_lost_chunks_is_indexed_again_not_reported_unchanged() -> None:
+    embedder = HashEmbedder()
+    with temporary_index(embedder=embedder) as index:
+        ingest(index, {"leave.md": LEAVE_V1 * 6, "travel.txt": TRAVEL}, embedder, size=120, overlap=20)
+        ids = sorted(doc_chunk_ids(index, "leave.md"))
+        assert len(ids) > 2
+        index.chunks.delete(ids=ids[1:3])  # what another writer's clean-up did to chunks not yet in the catalog
+        report = ingest(index, {"leave.md": LEAVE_V1 * 6, "travel.txt": TRAVEL}, embedder, size=120, overlap=20)
+        assert [o.status for o in report.outcomes] == ["replaced", "unchanged"]
+        assert sorted(doc_chunk_ids(index, "leave.md")) == ids
+        assert_consistent(index)
+
+
+def test_leftovers_of_an_interrupted_write_go_on_the_next_ingest_even_when_nothing_changed() -> None:
+    embedder = HashEmbedder()
+    with temporary_index(embedder=embedder) as index:
+        ingest(index, {"travel.txt": TRAVEL}, embedder)
+        # a crash after the catalog named the new version, before the old version's chunks were deleted
+        old = {"doc_id": "travel.txt", "version": "old", "start": 0, "end": 6, "source": "travel.txt", "title": "t"}
+        index.chunks.add(ids=["travel.txt#old#0"], embeddings=embedder.embed_documents(["Travel"]),
+                         documents=["Travel"], metadatas=[old])  # fmt: skip
+        assert index.count_chunks() == index.document("travel.txt").chunks + 1
+        report = ingest(index, {"travel.txt": TRAVEL}, embedder)
+        assert [o.status for o in report.outcomes] == ["unchanged"]
+        assert_consistent(index)

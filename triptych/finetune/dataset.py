@@ -13,11 +13,11 @@ import json
 import random
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from triptych.jsonl import read_jsonl
-from triptych.qa import QARecord, domain_qa
+from triptych.qa import QARecord, domain_qa, load_qa, parse_qa
 
 IDK_ANSWER = "I don't know."
 SYSTEM_PROMPT_FILE = Path(__file__).resolve().parents[2] / "graphs" / "prompts" / "finetuned_system.txt"
@@ -81,8 +81,6 @@ class TrainingSet:
 
 def split_by_question(records: Sequence[QARecord], train_fraction: float = 0.7, seed: int = 0) -> list[QARecord]:
     """Records with `split` set to train/test: a deterministic shuffle (random.Random(seed)) by question."""
-    from dataclasses import replace
-
     order = sorted(records, key=lambda r: (r.question, r.id))
     random.Random(seed).shuffle(order)
     n_train = round(len(order) * train_fraction)
@@ -96,6 +94,52 @@ def domain_records(corpora_dir: Path, domain: str) -> list[QARecord]:
     if records and all(r.split is None for r in records):
         return split_by_question(records)
     return records
+
+
+def records_to_train(records: Sequence[QARecord], split: str | None, where: str) -> list[QARecord]:
+    """A user's gold QA with every record in train or test, ready for `build_training_set`.
+
+    With `split` (the records of that split and those without one were read), every record is
+    trained on: nothing is held out. Without, the file's own train/test labels are used, or a
+    deterministic 70/30 split by question when it has none.
+    """
+    if not records:
+        raise TrainingSetError(f"{where}: no questions" + (f" of split {split!r}" if split else "") + " to train on")
+    if split is not None:
+        return [replace(r, split="train") for r in records]
+    if all(r.split is None for r in records):
+        return split_by_question(records)
+    odd = [r.id for r in records if r.split not in ("train", "test")]
+    if odd:
+        raise TrainingSetError(
+            f"{where}: {len(odd)} record(s) not in split train or test ({', '.join(odd[:5])}); label every record "
+            "train or test, label none (a 70/30 split is made), or train on one split with --split NAME"
+        )
+    return list(records)
+
+
+def uploaded_qa_file(data_dir: Path, domain: str) -> Path:
+    """Where the Fine-tune page keeps a domain's uploaded gold QA (it wins over the corpus's qa.jsonl)."""
+    return data_dir / "qa" / f"{domain}.jsonl"
+
+
+def keep_uploaded_qa(data_dir: Path, domain: str, data: bytes, name: str) -> list[QARecord]:
+    """Check an uploaded QA file strictly (QAFormatError, TrainingSetError) and keep it as the domain's gold QA."""
+    records = records_to_train(parse_qa(data, name), None, name)
+    path = uploaded_qa_file(data_dir, domain)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".jsonl.incoming")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return records
+
+
+def gold_records(corpora_dir: Path, data_dir: Path, domain: str) -> list[QARecord]:
+    """The domain's gold QA for training: an uploaded QA file, else the corpus's qa.jsonl; [] when neither."""
+    uploaded = uploaded_qa_file(data_dir, domain)
+    if uploaded.is_file():
+        return records_to_train(load_qa(uploaded), None, str(uploaded))
+    return domain_records(corpora_dir, domain)
 
 
 def build_training_set(
@@ -270,25 +314,36 @@ def generate_from_documents(documents: Iterable[tuple[str, str, str]], limit: in
 
 def load_domain_documents(docs_dir: Path, limits: object | None = None) -> list[tuple[str, str, str]]:
     """(name, title, text) of every supported document in a folder, through Triptych's own loaders."""
+    files = [(p.name, p.read_bytes()) for p in sorted(docs_dir.iterdir()) if p.is_file()] if docs_dir.is_dir() else []
+    return load_documents(files, limits)
+
+
+def load_documents(files: Iterable[tuple[str, bytes]], limits: object | None = None) -> list[tuple[str, str, str]]:
+    """(name, title, text) of each (file name, bytes) that Triptych's loaders read; the others are skipped."""
     from triptych.documents.loaders import load_document
     from triptych.documents.validation import DocumentRejected, Limits
 
     lim = limits or Limits(max_bytes=25 * 2**20, max_pdf_pages=500)
     docs = []
-    for path in sorted(docs_dir.iterdir()) if docs_dir.is_dir() else []:
-        if not path.is_file():
-            continue
+    for name, data in files:
         try:
-            doc = load_document(path.name, path.read_bytes(), lim)  # type: ignore[arg-type]
+            doc = load_document(name, data, lim)  # type: ignore[arg-type]
         except DocumentRejected:
             continue
-        docs.append((path.name, doc.title or path.stem, doc.text))
+        docs.append((name, doc.title or Path(name).stem, doc.text))
     return docs
 
 
 def generated_training_set(docs_dir: Path, system: str, limit: int = 200) -> TrainingSet:
     """A training set for documents that come without gold QA (nothing is held out: no test split)."""
-    examples = generate_from_documents(load_domain_documents(docs_dir), limit)
+    return documents_training_set(load_domain_documents(docs_dir), system, str(docs_dir), limit)
+
+
+def documents_training_set(
+    documents: Sequence[tuple[str, str, str]], system: str, where: str, limit: int = 200
+) -> TrainingSet:
+    """Extractive examples from (name, title, text) documents; `where` names them in the error when none."""
+    examples = generate_from_documents(documents, limit)
     if not examples:
-        raise TrainingSetError(f"no statements to train on in {docs_dir}")
+        raise TrainingSetError(f"no statements to train on in {where}")
     return TrainingSet(system, examples, generator={"kind": "extractive"})

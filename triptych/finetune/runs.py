@@ -7,6 +7,7 @@ vLLM), `adapter.gguf` (for the embedded llama.cpp server), `checkpoint/` (resuma
 
 from __future__ import annotations
 
+import hashlib
 import resource
 import shutil
 import sys
@@ -25,10 +26,10 @@ from triptych.finetune.dataset import (
     TrainingSet,
     TrainingSetError,
     build_training_set,
-    domain_records,
+    documents_training_set,
     finetuned_system_prompt,
-    generated_training_set,
-    load_domain_documents,
+    gold_records,
+    load_documents,
     validate_training_file,
 )
 from triptych.finetune.evaluate import evaluate_sets
@@ -59,31 +60,57 @@ def training_set_for(
 ) -> TrainingSet:
     """The domain's training set: its gold QA's train split, or questions generated from its documents.
 
+    Gold QA is `records` when given (`triptych finetune --qa FILE`), else the domain's uploaded QA
+    file or its corpus's qa.jsonl (see `gold_records`).
+
     Without gold QA the questions come from TRIPTYCH_FINETUNE_QA_MODEL when it is set (a resumed run
     passes its training file as `reuse` so that the model is not asked again), else from the
     extractive generator.
     """
     system = finetuned_system_prompt(settings.prompts_dir)
-    records = list(records) if records is not None else domain_records(settings.corpora_dir, domain)
+    records = list(records) if records is not None else gold_records(settings.corpora_dir, settings.data_dir, domain)
     if records:
         return build_training_set(
             records, system, paraphrases=settings.finetune_paraphrases, unanswerable=settings.finetune_unanswerable
         )
-    docs_dir = settings.corpora_dir / domain / "docs"
+    where = f"the documents of {domain} ({settings.corpora_dir / domain / 'docs'} and its uploads)"
     writer = QuestionWriter.from_settings(settings)
     if writer is None:
-        return generated_training_set(docs_dir, system)
+        return documents_training_set(domain_documents(settings, domain), system, where)
     if reuse is not None and reuse.is_file():  # a resumed run trains on the questions it was started with
         examples = [Example(c[1]["content"], c[2]["content"], f"{reuse.name}:{i}", "llm-generated")
                     for i, c in enumerate(validate_training_file(reuse), 1)]  # fmt: skip
         return TrainingSet(system, examples, generator={"kind": "llm", "model": writer.endpoint.model, "reused": True})
-    examples, stats = llm_generated_examples(load_domain_documents(docs_dir), writer, on_status=on_status)
+    examples, stats = llm_generated_examples(domain_documents(settings, domain), writer, on_status=on_status)
     if not examples:
         raise TrainingSetError(
-            f"the question writer ({writer.endpoint.model}) proposed no pair whose answer is quoted from {docs_dir} "
+            f"the question writer ({writer.endpoint.model}) proposed no pair whose answer is quoted from {where} "
             f"({stats.proposed} proposed, {stats.ungrounded} not in the text, {stats.failed} passages failed)"
         )
     return TrainingSet(system, examples, generator={"kind": "llm", "model": writer.endpoint.model, **stats.to_dict()})
+
+
+def domain_documents(settings: Settings, domain: str) -> list[tuple[str, str, str]]:
+    """(name, title, text) of a domain's documents wherever they came from: its corpus folder and its uploads.
+
+    The same bytes in both places count once.
+    """
+    from triptych.index import IndexStoreError
+    from triptych.ingest import kept_originals
+
+    docs_dir = settings.corpora_dir / domain / "docs"
+    files = [(p.name, p.read_bytes()) for p in sorted(docs_dir.iterdir()) if p.is_file()] if docs_dir.is_dir() else []
+    try:
+        files += kept_originals(settings, domain)
+    except IndexStoreError as exc:  # the uploads are listed in the index's catalog
+        raise TrainingSetError(f"cannot list the uploaded documents of {domain}: {exc}") from None
+    seen: set[str] = set()
+    unique = []
+    for name, data in files:
+        if (digest := hashlib.sha256(data).hexdigest()) not in seen:
+            seen.add(digest)
+            unique.append((name, data))
+    return load_documents(unique)
 
 
 def eval_sets(ts: TrainingSet) -> EvalSets:
@@ -105,6 +132,7 @@ def run_local(
     *,
     run_id: str | None = None,
     records: Sequence[QARecord] | None = None,
+    records_from: str | None = None,
     evaluate: bool = True,
     activate: bool = True,
     on_progress: Callable[[Progress], None] | None = None,
@@ -116,7 +144,8 @@ def run_local(
     """Train, evaluate, convert and register one LoRA run; returns its run.json content.
 
     Passing the `run_id` of an unfinished run resumes it from its last checkpoint. The converted
-    base model is cached under `cache_root` (default: data_dir).
+    base model is cached under `cache_root` (default: data_dir). `records_from` names the file the
+    `records` were read from, for run.json.
     """
     from triptych.llm.server import LocalModels
 
@@ -125,6 +154,8 @@ def run_local(
     run_id = run_id or runstore.new_run_id(domain, settings.runs_dir)
     run_dir = settings.runs_dir / run_id
     ts = training_set_for(settings, domain, records, reuse=run_dir / TRAINING_FILE, on_status=say)
+    if records_from:
+        ts.generator = {**ts.generator, "file": records_from}
     train_path = ts.write(run_dir / TRAINING_FILE)
     gguf_path = base_gguf or LocalModels(settings).model_path()
     say(f"base model {gguf_path.name}: hashing and loading (converted to safetensors once, then cached)")

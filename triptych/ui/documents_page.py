@@ -8,8 +8,10 @@ import streamlit as st
 
 from triptych.documents.validation import EXTENSIONS
 from triptych.index import IndexNotFoundError, IndexStoreError, check_domain, chroma_client, open_index
-from triptych.ingest import IngestProgress, ingest_uploads, known_domains
+from triptych.ingest import SavedBatch, known_domains, remove_document, save_uploads, saved_batches
+from triptych.originals import originals_dir
 from triptych.ui import resources
+from triptych.ui.ingest_jobs import ingest_jobs
 from triptych.ui.widgets import escape_markdown
 
 settings = resources.page_start("Documents")
@@ -40,25 +42,59 @@ files = st.file_uploader(
     max_upload_size=max(1, math.ceil(settings.max_upload_mb)),
     help="Each file goes in completely or not at all; a refused file does not stop the others.",
 )
+jobs = ingest_jobs()
+
+
+def start_indexing(batch: SavedBatch) -> None:
+    """Index a saved batch in the background; this session follows its progress."""
+    comparison = resources.comparison()
+    job = jobs.start(
+        settings, batch, busy=resources.ingest_tracker().ingesting,
+        on_done=lambda job: comparison.forget_retriever(job.domain),
+    )  # fmt: skip
+    st.session_state["docs_job"] = job.job_id
+    st.session_state.pop("docs_report", None)
+
+
 if st.button("Add to index", key="docs_ingest", type="primary", disabled=not (files and domain)):
     assert domain is not None
-    uploads = [(f.name, f.getvalue()) for f in files or []]
-    bar = st.progress(0.0, text=f"Indexing {len(uploads)} file(s) into {domain}…")
+    # saved to disk first: the indexing goes on in the background whatever is clicked meanwhile
+    start_indexing(save_uploads(settings, domain, [(f.name, f.getvalue()) for f in files or []]))
 
-    def progress(p: IngestProgress) -> None:
-        """Move the bar after each file."""
-        bar.progress(p.done / p.total if p.total else 1.0, text=f"{p.done}/{p.total}: {p.source} ({p.status})")
+running = {j.job_id for j in jobs.running()}
+waiting = [b for b in saved_batches(settings) if b.folder.name not in running]
+for batch in waiting:  # saved by an upload whose indexing was interrupted (the app stopped) or failed
+    names = ", ".join(batch.names[:5]) + (" …" if len(batch.names) > 5 else "")
+    st.warning(f"{len(batch.names)} uploaded file(s) for {escape_markdown(batch.domain)} are saved but not indexed: "
+               f"{escape_markdown(names)}")  # fmt: skip
+    if st.button("Index them now", key=f"docs_resume_{batch.folder.name}"):
+        start_indexing(batch)
+        st.rerun()
 
-    try:
-        with resources.ingest_tracker().ingesting(domain):
-            report = ingest_uploads(settings, domain, uploads, progress=progress)
-    except IndexStoreError as exc:
-        st.error(str(exc))
+
+@st.fragment(run_every=1.0)
+def indexing_progress() -> None:
+    """This session's indexing job: its progress while it runs; its report (full rerun) once it is done."""
+    job = jobs.get(st.session_state.get("docs_job"))
+    if job is None:
+        return
+    if job.running:
+        text = f"Indexing into {job.domain}: {job.done}/{job.total} file(s)"
+        text += f", {job.current}" if job.current else ""
+        st.progress(job.done / job.total if job.total else 0.0, text=escape_markdown(text))
+        st.caption("The files are saved: indexing goes on whatever you click meanwhile.")
+        return
+    st.session_state.pop("docs_job", None)
+    if job.error:
+        st.session_state["docs_error"] = f"Indexing stopped ({job.error}); the files are kept: index them again below."
     else:
-        st.session_state["docs_report"] = report
-    finally:
-        bar.empty()
-        resources.comparison().forget_retriever(domain)
+        st.session_state["docs_report"] = job.report
+    st.rerun()
+
+
+indexing_progress()
+if error := st.session_state.pop("docs_error", None):
+    st.error(escape_markdown(error))
 
 report = st.session_state.get("docs_report")
 if report is not None:
@@ -111,7 +147,7 @@ if records:
     confirm = remove.checkbox("Confirm delete", key="docs_confirm")
     if remove.button("Delete", key="docs_delete", disabled=not confirm):
         with resources.ingest_tracker().ingesting(domain):
-            deleted = index.delete_document(doc_id)
+            deleted = remove_document(index, doc_id, originals_dir(settings, domain))
             resources.comparison().forget_retriever(domain)
         st.session_state.pop("docs_confirm", None)
         st.toast(f"Deleted {doc_id}" if deleted else f"{doc_id} was already gone")

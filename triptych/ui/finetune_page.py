@@ -57,7 +57,46 @@ st.caption(
     f"{settings.finetune_epochs} epochs, rank {settings.finetune_rank}, learning rate {settings.finetune_lr:g} "
     "(TRIPTYCH_FINETUNE_*). On CPU this takes minutes; the run is resumable from the command line."
 )
-if not (settings.corpora_dir / domain / "qa.jsonl").is_file():
+
+
+def gold_qa_upload() -> bool:
+    """Upload a domain's own gold QA (qa.jsonl), checked line by line; True when the domain has uploaded QA."""
+    from triptych.finetune.dataset import TrainingSetError, keep_uploaded_qa, uploaded_qa_file
+    from triptych.qa import QAFormatError
+
+    kept = uploaded_qa_file(settings.data_dir, domain)
+    with st.expander("Train on your own questions (gold QA)", expanded=kept.is_file()):
+        st.caption('One JSON object a line: `{"id": "q1", "question": "…", "answer": "…", "alt_answers": ["…"], '
+                   '"split": "train"}`; without splits, 30 % of the questions are held out for testing.')  # fmt: skip
+        upload = st.file_uploader("QA file", type=["jsonl"], key="ft_qa_upload")
+        if upload is not None and st.session_state.get("ft_qa_seen") != (domain, upload.file_id):
+            st.session_state["ft_qa_seen"] = (domain, upload.file_id)  # checked and kept once per upload
+            try:
+                records = keep_uploaded_qa(settings.data_dir, domain, upload.getvalue(), upload.name)
+            except QAFormatError as exc:
+                head = f"{upload.name} was not kept: fix these lines and upload it again."
+                st.session_state["ft_qa_result"] = (domain, [head, *exc.problems], False)
+            except TrainingSetError as exc:
+                st.session_state["ft_qa_result"] = (domain, [str(exc)], False)
+            else:
+                train = sum(r.split == "train" for r in records)
+                done = (
+                    f"{len(records)} questions kept: {train} to train on, {len(records) - train} held out for testing."
+                )
+                st.session_state["ft_qa_result"] = (domain, [done], True)
+        shown, lines, ok = st.session_state.get("ft_qa_result", (None, [], True))
+        for line in lines if shown == domain else []:
+            (st.success if ok else st.error)(escape_markdown(line))
+        if kept.is_file():
+            st.caption(f"Training uses the uploaded questions ({escape_markdown(str(kept))}).")
+            if st.button("Stop using them", key="ft_qa_remove"):
+                kept.unlink(missing_ok=True)
+                st.session_state.pop("ft_qa_result", None)
+                st.rerun()
+    return kept.is_file()
+
+
+if not gold_qa_upload() and not (settings.corpora_dir / domain / "qa.jsonl").is_file():
     writer = settings.finetune_qa_model
     source = (
         f"written by {writer} from its documents"
