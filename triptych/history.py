@@ -51,8 +51,8 @@ class HistoryRecord:
                    results=dict(results), settings={})  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict for JSON."""
-        return {
+        """Plain dict for JSON, with the credentials of any URL in it masked (an error may quote a base URL)."""
+        return runstore.mask_credentials_in({
             "id": self.id,
             "created_at": self.created_at,
             "question": self.question,
@@ -60,11 +60,12 @@ class HistoryRecord:
             "pipelines": self.pipelines,
             "results": {p: r.to_dict() for p, r in self.results.items()},
             "settings": self.settings,
-        }
+        })  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HistoryRecord:
-        """Rebuild a record read from JSON."""
+        """Rebuild a record read from JSON (URL credentials masked, also in records written before masking)."""
+        data = runstore.mask_credentials_in(data)
         results = {}
         for pid, raw in data.get("results", {}).items():
             results[pid] = PipelineResult.from_dict(raw)
