@@ -248,7 +248,8 @@ def _ingest_one(
         )
     status: Status = "replaced" if source.doc_id in known else "added"
     known[source.doc_id] = version
-    return FileOutcome(source.doc_id, source.name, status, chunks=len(chunks), bytes=len(data))
+    notes = "; ".join(document.warnings) or None  # stored, with a warning for the user (encoding, hidden text)
+    return FileOutcome(source.doc_id, source.name, status, chunks=len(chunks), bytes=len(data), reason=notes)
 
 
 def chunking_from(settings: Settings, embedder: Embedder) -> ChunkingConfig:

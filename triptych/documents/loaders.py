@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
-from triptych.documents.validation import DocumentKind, DocumentRejected, Limits, decode_text, validate
+from triptych.documents.validation import DocumentKind, DocumentRejected, Limits, decode, validate
 
 MAX_TITLE_CHARS = 150
 
@@ -38,6 +38,7 @@ class LoadedDocument:
     title: str
     page_starts: tuple[int, ...] = ()  # PDF: offset where page i + 1 starts
     sections: tuple[Section, ...] = ()  # in order of `start`
+    warnings: tuple[str, ...] = ()  # for the user: read in another encoding than UTF-8, hidden HTML text dropped
 
     @property
     def pages(self) -> int | None:
@@ -264,14 +265,17 @@ def load_html(name: str, data: bytes, limits: Limits) -> LoadedDocument:
     """Readable text of the page body; h1-h6 become sections, table cells are joined by ' | '."""
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(decode_text(data), "html.parser")
+    decoded = decode(data)
+    soup = BeautifulSoup(decoded.text, "html.parser")
     builder = _TextBuilder()
     _walk_html(soup, builder, preformatted=False)
     text = "".join(builder.parts)
     page_title = soup.title.get_text(" ", strip=True) if soup.title else ""
     h1 = soup.find("h1")
     title = page_title or (h1.get_text(" ", strip=True) if h1 else "") or _fallback_title(name)
-    return LoadedDocument(DocumentKind.HTML, text, title[:MAX_TITLE_CHARS], (), tuple(builder.sections))
+    return LoadedDocument(
+        DocumentKind.HTML, text, title[:MAX_TITLE_CHARS], (), tuple(builder.sections), _warnings(decoded.warning)
+    )
 
 
 def _walk_html(node: Any, out: _TextBuilder, *, preformatted: bool) -> None:
@@ -321,7 +325,8 @@ _FRONT_TITLE = re.compile(r"^title:\s*['\"]?(.+?)['\"]?\s*$", re.M)
 
 def load_markdown(name: str, data: bytes, limits: Limits) -> LoadedDocument:
     """The file's text as written; ATX and setext headings (outside code fences) become sections."""
-    text = decode_text(data)
+    decoded = decode(data)
+    text = decoded.text
     title: str | None = None
     body_start = 0
     if text.startswith("---\n"):  # YAML front matter
@@ -333,7 +338,8 @@ def load_markdown(name: str, data: bytes, limits: Limits) -> LoadedDocument:
     sections = tuple(_markdown_headings(text, body_start))
     if title is None:
         title = next((s.title for s in sections), None) or _first_line_title(text)
-    return LoadedDocument(DocumentKind.MARKDOWN, text, (title or _fallback_title(name))[:MAX_TITLE_CHARS], (), sections)
+    title = (title or _fallback_title(name))[:MAX_TITLE_CHARS]
+    return LoadedDocument(DocumentKind.MARKDOWN, text, title, (), sections, _warnings(decoded.warning))
 
 
 def _markdown_headings(text: str, start: int = 0) -> Iterator[Section]:
@@ -364,8 +370,13 @@ def _markdown_headings(text: str, start: int = 0) -> Iterator[Section]:
 
 def load_text(name: str, data: bytes, limits: Limits) -> LoadedDocument:
     """The file's text as written; its first short line is taken as the title."""
-    text = decode_text(data)
-    return LoadedDocument(DocumentKind.TEXT, text, (_first_line_title(text) or _fallback_title(name))[:MAX_TITLE_CHARS])
+    decoded = decode(data)
+    title = (_first_line_title(decoded.text) or _fallback_title(name))[:MAX_TITLE_CHARS]
+    return LoadedDocument(DocumentKind.TEXT, decoded.text, title, warnings=_warnings(decoded.warning))
+
+
+def _warnings(*notes: str | None) -> tuple[str, ...]:
+    return tuple(n for n in notes if n)
 
 
 LOADERS: dict[DocumentKind, Callable[[str, bytes, Limits], LoadedDocument]] = {

@@ -136,21 +136,25 @@ def validate(name: str, data: bytes, limits: Limits) -> DocumentKind:
 
 
 def sniff(data: bytes) -> str:
-    """What the bytes are: 'pdf', 'zip', 'ole', 'text', a MIME type from `filetype`, or 'binary'."""
+    """What the bytes are: 'pdf', 'zip', 'ole', 'text', a MIME type from `filetype`, or 'binary'.
+
+    The formats Triptych parses are recognised by their magic bytes at offset 0 only. Anything else
+    that reads as text is text: `filetype` matches two or three letters ("BM" is a bitmap, "MZ" an
+    executable), so "BMW company car policy" would otherwise be an image. Only bytes that do not
+    read as text are given `filetype`'s name (a PNG or an executable renamed .txt).
+    """
     head = data[:2048]
-    if b"%PDF-" in head[:1024]:
+    if head.startswith(b"%PDF-"):
         return "pdf"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         return "ole"
-    guess = filetype.guess(head)
-    if guess is not None:
-        return guess.mime
     try:
         decode_text(data)
     except DocumentRejected:
-        return "binary"
+        guess = filetype.guess(head)
+        return guess.mime if guess is not None else "binary"
     return "text"
 
 
@@ -202,26 +206,65 @@ def check_docx_archive(data: bytes, limits: Limits) -> None:
             )
 
 
-def decode_text(data: bytes) -> str:
-    """Text of a text file: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252.
+@dataclass(frozen=True)
+class DecodedText:
+    """A text file's text, the encoding it was read with, and a warning when that was not UTF-8."""
 
-    Refuses binary data: NUL bytes, or more than 1 % control characters after decoding.
+    text: str
+    encoding: str
+    warning: str | None = None
+
+
+# Short Western text gives charset-normalizer little to go on ("Café – menü" reads as cp1125): when
+# Windows-1252 decodes the bytes and the detected code page is no better supported, it is taken.
+MIN_COHERENCE = 0.2
+_ENCODING_NAMES = {"cp1252": "Windows-1252/Latin-1", "utf_16": "UTF-16", "utf_16_le": "UTF-16", "utf_16_be": "UTF-16",
+                   "utf_32": "UTF-32", "utf_32_le": "UTF-32", "utf_32_be": "UTF-32"}  # fmt: skip
+
+
+def decode(data: bytes) -> DecodedText:
+    """Text of a text file: UTF-8 (with or without BOM) as is; anything else detected, with a warning.
+
+    Other encodings are detected by charset-normalizer (UTF-16 with or without BOM, legacy code
+    pages); the warning names the one used, so that wrong accents can be traced to it. Refuses
+    binary data: bytes no encoding explains, or more than 1 % control characters after decoding.
     """
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            text = data.decode("utf-16")
-        except UnicodeDecodeError:
-            raise DocumentRejected("the file claims UTF-16 but does not decode; save it as UTF-8") from None
+    try:
+        decoded = DecodedText(data.decode("utf-8-sig"), "utf_8")
+    except UnicodeDecodeError:
+        decoded = _detect(data)
     else:
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            if b"\x00" in data:
-                raise DocumentRejected("the file holds binary data, not text") from None
-            text = data.decode("cp1252", errors="replace")
+        if "\x00" in decoded.text:  # valid UTF-8, but NULs: UTF-16 without a BOM, or binary
+            decoded = _detect(data)
+    text = decoded.text
     if "\x00" in text:
         raise DocumentRejected("the file holds binary data, not text")
     control = sum(1 for ch in text if ch < " " and ch not in "\t\n\r\f") + text.count("\ufffd")
     if control > max(1, len(text) // 100):
         raise DocumentRejected("the file holds binary data, not text (too many control characters)")
-    return text
+    return decoded
+
+
+def _detect(data: bytes) -> DecodedText:
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise DocumentRejected("the file holds binary data, not text (no text encoding reads it)")
+    encoding, text = best.encoding, str(best)
+    if not encoding.startswith(("utf_16", "utf_32")):
+        try:
+            western = data.decode("cp1252")
+        except UnicodeDecodeError:
+            western = None
+        if western is not None and (western == text or best.coherence < MIN_COHERENCE):
+            encoding, text = "cp1252", western
+    name = _ENCODING_NAMES.get(encoding, encoding)
+    return DecodedText(
+        text, encoding, f"read as {name}, not UTF-8: check accents and special characters, or save it as UTF-8"
+    )
+
+
+def decode_text(data: bytes) -> str:
+    """The text of `decode(data)`."""
+    return decode(data).text
