@@ -1,9 +1,11 @@
 """Widgets shared by the pages: timing/token/cost badges, numbered sources with the supporting passage
 highlighted, the answer column, and the score against a gold answer.
 
-Document and model text is never rendered as HTML: it goes through `st.text`, or through
-`st.markdown` after `escape_markdown`, and highlighting uses Streamlit's own markdown directive
-(`:orange-background[...]`).
+Document and model text is never rendered as markup: a planted document can make a model write
+`![x](https://tracker/...)` (a request to any host as soon as the page renders) or a link. It goes
+through `st.text`, or through `st.markdown` after `escape_markdown` / `safe_markdown`, so images,
+links, autolinks, HTML and Streamlit directives show as the characters they are; highlighting uses
+Streamlit's own markdown directive (`:orange-background[...]`).
 """
 
 from __future__ import annotations
@@ -19,14 +21,29 @@ from triptych.documents.chunking import Chunk
 from triptych.evaluate import metrics
 
 # Characters that mean something to Streamlit's markdown (CommonMark, its directives, LaTeX, emoji).
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&@])")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n{2,}")
 
 
+# GFM turns bare URLs, www. names and e-mail addresses into links after escapes are resolved, so a
+# word joiner (U+2060, invisible) goes where those patterns need two characters side by side.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=\bwww)(?=\.)|(?=@)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
+
+
 def escape_markdown(text: str) -> str:
-    """`text` shown literally by st.markdown: special characters escaped, whitespace collapsed."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    """`text` shown literally by st.markdown: special characters escaped, whitespace collapsed, no autolinks."""
+    return _MD_SPECIAL.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, " ".join(text.split())))
+
+
+def safe_markdown(text: str) -> str:
+    """Model text for st.markdown, shown as written with its lines and paragraphs: no image is fetched,
+    no link is live, no HTML or directive renders; citations read [n]."""
+    paragraphs = (p for p in re.split(r"\n[ \t]*\n", text.strip()) if p.strip())
+    return "\n\n".join(
+        "  \n".join(escape_markdown(line) for line in p.splitlines() if line.strip()) for p in paragraphs
+    )
 
 
 # --- scoring against the gold answer --------------------------------------------------------------
@@ -131,7 +148,7 @@ def render_final(box: Any, stats: Any, result: PipelineResult) -> None:
         stats.caption("not run")
         return
     with box.container():
-        st.markdown(result.answer)
+        st.markdown(safe_markdown(result.answer))
         if result.found_in:
             where = ", ".join(f"[{n}]" for n in result.found_in)
             st.caption(f":material/find_in_page: found in {where}: the answer's words occur there (matched, not cited)")
