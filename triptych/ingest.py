@@ -12,7 +12,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -20,6 +20,7 @@ from typing import Literal
 from chromadb.api import ClientAPI
 
 from triptych.documents.chunking import ChunkingConfig, ChunkSizeError, chunk_document
+from triptych.documents.injection import flags_of
 from triptych.documents.loaders import load_document
 from triptych.documents.validation import DocumentRejected, Limits, check_size
 from triptych.embeddings import Embedder, LazyEmbedder
@@ -212,7 +213,7 @@ def _ingest_one(
         if known.get(source.doc_id) == version:
             return FileOutcome(source.doc_id, source.name, "unchanged", bytes=len(data))
         document = load_document(source.name, data, limits)
-        chunks = chunk_document(document, chunking)
+        chunks = [replace(c, flags=flags_of(c.text)) for c in chunk_document(document, chunking)]  # injection flags
         if not chunks:
             raise DocumentRejected("no text to index")
         embeddings = embedder.embed_documents([c.text for c in chunks])

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+from triptych.documents.injection import hidden_reason, scan_text
 from triptych.documents.validation import DocumentKind, DocumentRejected, Limits, decode, validate
 
 MAX_TITLE_CHARS = 150
@@ -226,6 +227,7 @@ class _TextBuilder:
         self.pending = ""  # separator owed before the next text: "", " ", "\n" or "\n\n"
         self.sections: list[Section] = []
         self.pending_section: str | None = None
+        self.hidden: list[tuple[str, str]] = []  # (why it is invisible, its text): dropped, reported
 
     def space(self) -> None:
         if self.length and not self.pending:
@@ -262,7 +264,11 @@ class _TextBuilder:
 
 
 def load_html(name: str, data: bytes, limits: Limits) -> LoadedDocument:
-    """Readable text of the page body; h1-h6 become sections, table cells are joined by ' | '."""
+    """Readable text of the page body; h1-h6 become sections, table cells are joined by ' | '.
+
+    Elements the page hides (hidden attribute; inline display:none, visibility:hidden, font-size:0)
+    are left out of the text and named in the document's warnings.
+    """
     from bs4 import BeautifulSoup
 
     decoded = decode(data)
@@ -273,8 +279,20 @@ def load_html(name: str, data: bytes, limits: Limits) -> LoadedDocument:
     page_title = soup.title.get_text(" ", strip=True) if soup.title else ""
     h1 = soup.find("h1")
     title = page_title or (h1.get_text(" ", strip=True) if h1 else "") or _fallback_title(name)
-    return LoadedDocument(
-        DocumentKind.HTML, text, title[:MAX_TITLE_CHARS], (), tuple(builder.sections), _warnings(decoded.warning)
+    warnings = _warnings(decoded.warning, _hidden_warning(builder.hidden))
+    return LoadedDocument(DocumentKind.HTML, text, title[:MAX_TITLE_CHARS], (), tuple(builder.sections), warnings)
+
+
+def _hidden_warning(hidden: list[tuple[str, str]]) -> str | None:
+    """What the HTML loader dropped because the page hides it, and whether it speaks to the model."""
+    if not hidden:
+        return None
+    why = ", ".join(dict.fromkeys(w for w, _ in hidden))
+    text = " ".join(t for _, t in hidden)
+    preview = text if len(text) <= 80 else text[:79] + "…"
+    aimed = scan_text(text)
+    return f'{len(hidden)} hidden passage(s) not indexed ({why}): "{preview}"' + (
+        f"; it holds text aimed at the model: {', '.join(aimed)}" if aimed else ""
     )
 
 
@@ -288,6 +306,10 @@ def _walk_html(node: Any, out: _TextBuilder, *, preformatted: bool) -> None:
                 out.text(str(child), preformatted=preformatted)
             continue
         if not isinstance(child, Tag) or child.name in _SKIP_TAGS:
+            continue
+        if (why := hidden_reason(child)) is not None:  # no reader sees it: only the model would
+            if hidden_text := child.get_text(" ", strip=True):
+                out.hidden.append((why, hidden_text))
             continue
         name = child.name
         if name in _HEADINGS:

@@ -119,10 +119,23 @@ def source_heading(s: Chunk) -> str:
     return f"**\\[{s.n}\\] {escape_markdown(s.title or s.source)}**{section}{where} · score {s.score:.2f}"
 
 
+def injection_warning(s: Chunk) -> str | None:
+    """The warning a flagged source's card shows (escaped markdown), or None when ingestion found nothing."""
+    if not s.flags:
+        return None
+    return (
+        f"This passage contains text aimed at the model: {escape_markdown(s.flags)}. "
+        "Read it before trusting an answer that cites it."
+    )
+
+
 def render_sources(sources: Sequence[Chunk], answer: str) -> None:
-    """Numbered sources: document, page, score, and the chunk with the supporting passage highlighted."""
+    """Numbered sources: document, page, score, a warning when flagged, and the chunk with the supporting
+    passage highlighted."""
     for s in sources:
         st.markdown(source_heading(s))
+        if warning := injection_warning(s):
+            st.warning(warning, icon=":material/warning:")
         st.markdown(highlighted_markdown(s.text, supporting_span(s.text, answer)))
         st.caption(f"{escape_markdown(s.source)} · characters {s.start}–{s.end}")
 
