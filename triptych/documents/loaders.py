@@ -17,7 +17,7 @@ from pathlib import PurePath
 from typing import Any
 
 from triptych.documents.injection import hidden_reason, scan_text
-from triptych.documents.validation import DocumentKind, DocumentRejected, Limits, decode, validate
+from triptych.documents.validation import DocumentKind, DocumentRejected, Limits, ParseClock, decode, validate
 
 MAX_TITLE_CHARS = 150
 
@@ -59,11 +59,13 @@ class LoadedDocument:
 
 
 def load_document(name: str, data: bytes, limits: Limits) -> LoadedDocument:
-    """Validate and parse one file; raises DocumentRejected with a reason naming the fix."""
+    """Validate and parse one file within limits.max_parse_s; raises DocumentRejected with a reason naming the fix."""
+    clock = ParseClock(limits.max_parse_s)
     kind = validate(name, data, limits)
     loader = LOADERS[kind]
     try:
-        doc = loader(name, data, limits)
+        clock.check("checking the file")
+        doc = loader(name, data, limits, clock)
     except DocumentRejected:
         raise
     except Exception as exc:  # parsers raise many types on malformed input
@@ -93,8 +95,9 @@ def _first_line_title(text: str) -> str | None:
 # --- PDF --------------------------------------------------------------------------------------------
 
 
-def load_pdf(name: str, data: bytes, limits: Limits) -> LoadedDocument:
+def load_pdf(name: str, data: bytes, limits: Limits, clock: ParseClock | None = None) -> LoadedDocument:
     """Text of every page, joined by blank lines; sections from the PDF outline where there is one."""
+    clock = clock or ParseClock(limits.max_parse_s)
     import pypdf
     from pypdf.errors import FileNotDecryptedError
 
@@ -114,7 +117,8 @@ def load_pdf(name: str, data: bytes, limits: Limits) -> LoadedDocument:
     parts: list[str] = []
     starts: list[int] = []
     length = 0
-    for page in reader.pages:
+    for number, page in enumerate(reader.pages, start=1):
+        clock.check(f"page {number} of {count}")
         if parts:
             parts.append("\n\n")
             length += 2
@@ -160,8 +164,9 @@ def _pdf_sections(reader: Any, text: str, starts: list[int]) -> tuple[Section, .
 # --- DOCX -------------------------------------------------------------------------------------------
 
 
-def load_docx(name: str, data: bytes, limits: Limits) -> LoadedDocument:
+def load_docx(name: str, data: bytes, limits: Limits, clock: ParseClock | None = None) -> LoadedDocument:
     """Paragraphs and tables in document order; Heading/Title styles become sections."""
+    clock = clock or ParseClock(limits.max_parse_s)
     import docx
     from docx.table import Table
 
@@ -171,7 +176,8 @@ def load_docx(name: str, data: bytes, limits: Limits) -> LoadedDocument:
     length = 0
     first_heading: str | None = None
     previous_list = False
-    for block in document.iter_inner_content():
+    for number, block in enumerate(document.iter_inner_content(), start=1):
+        clock.check(f"paragraph or table {number}")
         if isinstance(block, Table):
             rows = [" | ".join(_cell_text(c) for c in row.cells) for row in block.rows]
             block_text = "\n".join(r for r in rows if r.strip(" |"))
@@ -221,7 +227,8 @@ _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 class _TextBuilder:
     """Accumulates readable text, collapsing whitespace, and records where headings land."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: ParseClock) -> None:
+        self.clock = clock
         self.parts: list[str] = []
         self.length = 0
         self.pending = ""  # separator owed before the next text: "", " ", "\n" or "\n\n"
@@ -263,7 +270,7 @@ class _TextBuilder:
             self.space()
 
 
-def load_html(name: str, data: bytes, limits: Limits) -> LoadedDocument:
+def load_html(name: str, data: bytes, limits: Limits, clock: ParseClock | None = None) -> LoadedDocument:
     """Readable text of the page body; h1-h6 become sections, table cells are joined by ' | '.
 
     Elements the page hides (hidden attribute; inline display:none, visibility:hidden, font-size:0)
@@ -271,9 +278,11 @@ def load_html(name: str, data: bytes, limits: Limits) -> LoadedDocument:
     """
     from bs4 import BeautifulSoup
 
+    clock = clock or ParseClock(limits.max_parse_s)
     decoded = decode(data)
     soup = BeautifulSoup(decoded.text, "html.parser")
-    builder = _TextBuilder()
+    clock.check("the HTML tree")
+    builder = _TextBuilder(clock)
     _walk_html(soup, builder, preformatted=False)
     text = "".join(builder.parts)
     page_title = soup.title.get_text(" ", strip=True) if soup.title else ""
@@ -307,6 +316,7 @@ def _walk_html(node: Any, out: _TextBuilder, *, preformatted: bool) -> None:
             continue
         if not isinstance(child, Tag) or child.name in _SKIP_TAGS:
             continue
+        out.clock.check(f"an HTML <{child.name}> element")
         if (why := hidden_reason(child)) is not None:  # no reader sees it: only the model would
             if hidden_text := child.get_text(" ", strip=True):
                 out.hidden.append((why, hidden_text))
@@ -345,7 +355,7 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _FRONT_TITLE = re.compile(r"^title:\s*['\"]?(.+?)['\"]?\s*$", re.M)
 
 
-def load_markdown(name: str, data: bytes, limits: Limits) -> LoadedDocument:
+def load_markdown(name: str, data: bytes, limits: Limits, clock: ParseClock | None = None) -> LoadedDocument:
     """The file's text as written; ATX and setext headings (outside code fences) become sections."""
     decoded = decode(data)
     text = decoded.text
@@ -390,7 +400,7 @@ def _markdown_headings(text: str, start: int = 0) -> Iterator[Section]:
         offset += len(line)
 
 
-def load_text(name: str, data: bytes, limits: Limits) -> LoadedDocument:
+def load_text(name: str, data: bytes, limits: Limits, clock: ParseClock | None = None) -> LoadedDocument:
     """The file's text as written; its first short line is taken as the title."""
     decoded = decode(data)
     title = (_first_line_title(decoded.text) or _fallback_title(name))[:MAX_TITLE_CHARS]
@@ -401,7 +411,7 @@ def _warnings(*notes: str | None) -> tuple[str, ...]:
     return tuple(n for n in notes if n)
 
 
-LOADERS: dict[DocumentKind, Callable[[str, bytes, Limits], LoadedDocument]] = {
+LOADERS: dict[DocumentKind, Callable[[str, bytes, Limits, ParseClock], LoadedDocument]] = {
     DocumentKind.PDF: load_pdf,
     DocumentKind.DOCX: load_docx,
     DocumentKind.HTML: load_html,

@@ -7,9 +7,11 @@ about it, so a batch can list each refused file with its reason and carry on wit
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import PurePath
 
 import filetype
@@ -64,11 +66,16 @@ class Limits:
     max_bytes: int
     max_pdf_pages: int
     max_unzipped: int | None = None  # default: the larger of 200 MB and 10x max_bytes
+    max_parse_s: float | None = None  # seconds one file may take to parse; None: no bound
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
-        """The limits of TRIPTYCH_MAX_UPLOAD_MB and TRIPTYCH_MAX_PDF_PAGES."""
-        return cls(max_bytes=int(settings.max_upload_mb * MIB), max_pdf_pages=settings.max_pdf_pages)
+        """The limits of TRIPTYCH_MAX_UPLOAD_MB, TRIPTYCH_MAX_PDF_PAGES and TRIPTYCH_MAX_PARSE_S."""
+        return cls(
+            max_bytes=int(settings.max_upload_mb * MIB),
+            max_pdf_pages=settings.max_pdf_pages,
+            max_parse_s=settings.max_parse_s,
+        )
 
     @property
     def max_unzipped_bytes(self) -> int:
@@ -76,6 +83,36 @@ class Limits:
         if self.max_unzipped is not None:
             return self.max_unzipped
         return max(MIN_ZIP_TOTAL_BYTES, 10 * self.max_bytes)
+
+
+class ParseClock:
+    """Time spent parsing one file; `check` refuses the file once it is over the limit.
+
+    Parsers are given a clock and check it between pages, paragraphs or elements, so a file that
+    takes too long (thousands of heavy pages, a huge HTML tree) stops with a message, not a hung upload.
+    """
+
+    def __init__(self, limit_s: float | None) -> None:
+        self.limit_s = limit_s
+        self.started = time.monotonic()
+
+    def check(self, progress: str) -> None:
+        """Raise DocumentRejected naming `progress` ("page 40 of 3000") when the time is up."""
+        elapsed = time.monotonic() - self.started
+        if self.limit_s is not None and elapsed > self.limit_s:
+            raise DocumentRejected(
+                f"parsing was stopped after {elapsed:.1f} s at {progress}, over the {self.limit_s:g} s limit per "
+                "file; split the file, or raise TRIPTYCH_MAX_PARSE_S"
+            )
+
+
+def check_batch(count: int, max_files: int) -> None:
+    """Refuse an upload of more files than TRIPTYCH_MAX_UPLOAD_FILES allows at once."""
+    if count > max_files:
+        raise DocumentRejected(
+            f"{count} files in one upload, over the limit of {max_files} per batch; add them in batches of "
+            f"{max_files} or fewer, or raise TRIPTYCH_MAX_UPLOAD_FILES"
+        )
 
 
 def supported_extensions() -> str:
@@ -222,6 +259,7 @@ _ENCODING_NAMES = {"cp1252": "Windows-1252/Latin-1", "utf_16": "UTF-16", "utf_16
                    "utf_32": "UTF-32", "utf_32_le": "UTF-32", "utf_32_be": "UTF-32"}  # fmt: skip
 
 
+@lru_cache(maxsize=1)  # validation and the loader both read the same file's text
 def decode(data: bytes) -> DecodedText:
     """Text of a text file: UTF-8 (with or without BOM) as is; anything else detected, with a warning.
 

@@ -1,4 +1,5 @@
-"""The login gate app.py runs before any page: refuse an exposed app without a login, else ask for one.
+"""What app.py runs before any page: the server's upload limit, and the login gate (refuse an exposed app
+without a login, else ask for one).
 
 Streamlit's OIDC login (`st.login`) when `[auth]` is in the secrets; otherwise the shared password
 TRIPTYCH_ACCESS_PASSWORD when it is set (on loopback too). On loopback without either, no gate.
@@ -6,6 +7,7 @@ TRIPTYCH_ACCESS_PASSWORD when it is set (on loopback too). On loopback without e
 
 from __future__ import annotations
 
+import math
 import time
 
 import streamlit as st
@@ -36,6 +38,20 @@ def require_login() -> None:
         _oidc_gate()
     elif password:
         _password_gate(password)
+
+
+def apply_upload_limit() -> None:
+    """Make the server refuse uploads over TRIPTYCH_MAX_UPLOAD_MB (Streamlit's server.maxUploadSize, in whole MB).
+
+    The upload endpoint reads the option on every request, so setting it here binds the next upload,
+    whatever .streamlit/config.toml or a --server.maxUploadSize flag said.
+    """
+    try:
+        limit_mb = max(1, math.ceil(resources.app_settings().max_upload_mb))
+    except ConfigError:
+        return  # the page shows the configuration error; config.toml's limit stays
+    if streamlit_config.get_option("server.maxUploadSize") != limit_mb:
+        streamlit_config.set_option("server.maxUploadSize", limit_mb)
 
 
 def bound_host() -> str | None:
