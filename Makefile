@@ -36,8 +36,8 @@ chromium: ## Install Debian's Chromium for the browser test, if missing (require
 	  if [ -n "$$CI" ]; then echo "chromium could not be installed and CI is set"; exit 1; \
 	  else echo ">> chromium not installed: the browser test will be skipped"; fi; }
 
-demo: install ## Install, then launch the Streamlit demo on http://localhost:8501
-	$(BIN)/streamlit run app.py
+demo: install ## Install, then launch the Streamlit demo on http://127.0.0.1:8501 (TRIPTYCH_APP_HOST: see README)
+	@host=$$($(BIN)/python -m triptych.access) && $(BIN)/streamlit run app.py --server.address "$$host"
 
 test: install chromium ## Install, then run the whole test suite (unit + integration against the real local model)
 	$(BIN)/python -m pytest

@@ -6,7 +6,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import streamlit as st  # noqa: E402
 
+from triptych.ui.login import apply_upload_limit, require_login  # noqa: E402
+
 st.set_page_config(page_title="Triptych", page_icon="🪟", layout="wide")
+apply_upload_limit()  # TRIPTYCH_MAX_UPLOAD_MB as the server's own limit
+require_login()  # an exposed app without a login is refused; with one, nothing below runs until it is given
 
 pages = [
     st.Page("triptych/ui/compare_page.py", title="Compare", icon=":material/view_column:", default=True),

@@ -51,8 +51,8 @@ class HistoryRecord:
                    results=dict(results), settings={})  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict for JSON."""
-        return {
+        """Plain dict for JSON, with the credentials of any URL in it masked (an error may quote a base URL)."""
+        return runstore.mask_credentials_in({
             "id": self.id,
             "created_at": self.created_at,
             "question": self.question,
@@ -60,11 +60,12 @@ class HistoryRecord:
             "pipelines": self.pipelines,
             "results": {p: r.to_dict() for p, r in self.results.items()},
             "settings": self.settings,
-        }
+        })  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HistoryRecord:
-        """Rebuild a record read from JSON."""
+        """Rebuild a record read from JSON (URL credentials masked, also in records written before masking)."""
+        data = runstore.mask_credentials_in(data)
         results = {}
         for pid, raw in data.get("results", {}).items():
             results[pid] = PipelineResult.from_dict(raw)
@@ -138,32 +139,40 @@ CSV_COLUMNS = ("id", "created_at", "domain", "question", "pipeline", "model", "a
                "ttft_s", "total_s", "prompt_tokens", "completion_tokens", "cost_usd", "sources")  # fmt: skip
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (`=HYPERLINK(...)` in an answer).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: a string that would start a formula gets a leading quote."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def to_csv(records: Sequence[HistoryRecord]) -> str:
-    """One row per pipeline answer; sources as '[n] source p.X' joined by '; '."""
+    """One row per pipeline answer; sources as '[n] source p.X' joined by '; '; formulas neutralised."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
     writer.writeheader()
     for rec in records:
         for pid, r in rec.results.items():
-            writer.writerow(
-                {
-                    "id": rec.id,
-                    "created_at": rec.created_at,
-                    "domain": rec.domain or "",
-                    "question": rec.question,
-                    "pipeline": pid,
-                    "model": r.model,
-                    "answer": r.answer,
-                    "error": r.error or "",
-                    "notice": r.notice or "",
-                    "ttft_s": "" if r.ttft_s is None else f"{r.ttft_s:.3f}",
-                    "total_s": "" if r.total_s is None else f"{r.total_s:.3f}",
-                    "prompt_tokens": r.prompt_tokens if r.prompt_tokens is not None else "",
-                    "completion_tokens": r.completion_tokens if r.completion_tokens is not None else "",
-                    "cost_usd": f"{r.cost_usd:.6f}",
-                    "sources": "; ".join(f"[{s.n}] {s.source}" + (f" p.{s.page}" if s.page else "") for s in r.sources),
-                }
-            )
+            row = {
+                "id": rec.id,
+                "created_at": rec.created_at,
+                "domain": rec.domain or "",
+                "question": rec.question,
+                "pipeline": pid,
+                "model": r.model,
+                "answer": r.answer,
+                "error": r.error or "",
+                "notice": r.notice or "",
+                "ttft_s": "" if r.ttft_s is None else f"{r.ttft_s:.3f}",
+                "total_s": "" if r.total_s is None else f"{r.total_s:.3f}",
+                "prompt_tokens": r.prompt_tokens if r.prompt_tokens is not None else "",
+                "completion_tokens": r.completion_tokens if r.completion_tokens is not None else "",
+                "cost_usd": f"{r.cost_usd:.6f}",
+                "sources": "; ".join(f"[{s.n}] {s.source}" + (f" p.{s.page}" if s.page else "") for s in r.sources),
+            }
+            writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return out.getvalue()
 
 

@@ -163,6 +163,7 @@ def chunk_from_chroma(chunk_id: str, text: str | None, meta: dict[str, Any]) -> 
         index=int(meta.get("chunk_index", 0)),
         page=int(meta["page"]) if "page" in meta else None,
         section=str(meta["section"]) if "section" in meta else None,
+        flags=str(meta.get("flags", "")),
     )
 
 
@@ -432,6 +433,8 @@ class DomainIndex:
             meta["page"] = chunk.page
         if chunk.section:
             meta["section"] = chunk.section
+        if chunk.flags:
+            meta["flags"] = chunk.flags
         return meta
 
     def delete_document(self, doc_id: str) -> bool:

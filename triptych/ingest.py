@@ -29,6 +29,7 @@ import numpy as np
 from chromadb.api import ClientAPI
 
 from triptych.documents.chunking import Chunk, ChunkingConfig, ChunkSizeError, chunk_document
+from triptych.documents.injection import flags_of
 from triptych.documents.loaders import load_document
 from triptych.documents.validation import DocumentRejected, Limits, check_size
 from triptych.embeddings import Embedder, LazyEmbedder
@@ -236,7 +237,7 @@ def _ingest_one(
                 _keep_missing_original(index, source.doc_id, data, originals)
             return FileOutcome(source.doc_id, source.name, "unchanged", bytes=len(data))
         document = load_document(source.name, data, limits)
-        chunks = chunk_document(document, chunking)
+        chunks = [replace(c, flags=flags_of(c.text)) for c in chunk_document(document, chunking)]  # injection flags
         if not chunks:
             raise DocumentRejected("no text to index")
         embeddings = embedder.embed_documents([c.text for c in chunks])
@@ -272,7 +273,8 @@ def _ingest_one(
         )
     status: Status = "replaced" if source.doc_id in known else "added"
     known[source.doc_id] = intact[source.doc_id] = version
-    return FileOutcome(source.doc_id, source.name, status, chunks=len(chunks), bytes=len(data))
+    notes = "; ".join(document.warnings) or None  # stored, with a warning for the user (encoding, hidden text)
+    return FileOutcome(source.doc_id, source.name, status, chunks=len(chunks), bytes=len(data), reason=notes)
 
 
 def _store(

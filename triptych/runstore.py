@@ -95,13 +95,33 @@ def is_secret_field(name: str) -> bool:
     return any(w in lower for w in SECRET_WORDS) and not lower.endswith("_env")
 
 
+# `scheme://user:password@` (or a token as the user name) in a URL anywhere in a string.
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#]+@")
+
+
+def mask_url_credentials(text: str) -> str:
+    """`text` with the credentials of every URL in it masked: `https://***@host/v1`."""
+    return _URL_CREDENTIALS.sub(rf"\1{MASK}@", text)
+
+
+def mask_credentials_in(value: Any) -> Any:
+    """`value` (JSON-like) with URL credentials masked in every string, keys left as they are."""
+    if isinstance(value, str):
+        return mask_url_credentials(value)
+    if isinstance(value, Mapping):
+        return {k: mask_credentials_in(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_credentials_in(v) for v in value]
+    return value
+
+
 def mask_secrets(value: Any) -> Any:
-    """`value` with every secret-looking mapping entry that holds something replaced by MASK."""
+    """`value` with every secret-looking mapping entry that holds something replaced by MASK, and URL credentials."""
     if isinstance(value, Mapping):
         return {k: MASK if is_secret_field(str(k)) and v else mask_secrets(v) for k, v in value.items()}
     if isinstance(value, list):
         return [mask_secrets(v) for v in value]
-    return value
+    return mask_credentials_in(value)
 
 
 def settings_snapshot(settings: Settings) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -237,6 +237,17 @@ class Settings(BaseSettings):
     finetune_qa_per_passage: int = Field(default=3, ge=1, le=20, description="Questions asked per document passage.")
     finetune_openai_model: str = Field(default="gpt-4o-mini-2024-07-18", description="Base of hosted jobs.")
     finetune_poll_s: float = Field(default=15.0, gt=0, description="Seconds between hosted job status polls.")
+
+    # Running it for a room: who may open the app, and how much one upload may ask of it
+    app_host: str = Field(
+        default="127.0.0.1",
+        description="Interface `make demo` binds; anything but loopback needs a login (access password or [auth]).",
+    )
+    access_password: SecretStr | None = Field(
+        default=None, description="Shared password asked before any page; required when app_host is not loopback."
+    )
+    max_upload_files: int = Field(default=20, ge=1, le=1000, description="Files accepted in one upload batch.")
+    max_parse_s: float = Field(default=60.0, gt=0, description="Seconds one file may take to parse before refusal.")
 
     @field_validator("prompt", "rag", "finetuned")
     @classmethod

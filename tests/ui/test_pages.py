@@ -89,8 +89,8 @@ def test_compare_shows_answers_badges_sources_scores_and_saves_history(app_env: 
     assert [h.value for h in at.subheader] == ["Prompt", "RAG", "Fine-tuned"]
     text = markdown_text(at)
     assert text.count("first token") == 3 and text.count("total ") >= 3
-    assert "Employees get 25 days of annual leave \\[1\\]" not in text  # the model's answer is shown as it is
-    assert "Employees get 25 days of annual leave [1]." in text
+    # the model's answer is shown as the characters it wrote (escaped: no markup of its own renders), citation [1]
+    assert "Employees get 25 days of annual leave \\[1\\]\\." in text
     # RAG's source: numbered, page, score, and the sentence that supports the answer highlighted
     assert "**\\[1\\] Leave policy**, page 2 · score 0.82" in text
     assert ":orange-background[Employees get 25 days of annual leave per year\\.]" in text

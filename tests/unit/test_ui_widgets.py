@@ -8,7 +8,7 @@ from triptych.ui.widgets import escape_markdown, highlighted_markdown, score_ans
 def test_escape_markdown_neutralises_markup() -> None:
     text = "**x** [link](http://e) :material/home: $x$ <b>\n# h"
     out = escape_markdown(text)
-    assert out == r"\*\*x\*\* \[link\]\(http\://e\) \:material/home\: \$x\$ \<b\> \# h"
+    assert out == r"\*\*x\*\* \[link\]\(http\:" + "\u2060" + r"//e\) \:material/home\: \$x\$ \<b\> \# h"
     assert "\n" not in out
 
 
@@ -29,3 +29,36 @@ def test_score_answer() -> None:
     }
     assert score_answer("", ["25 days"]) == {"contains": 0.0, "f1": 0.0}
     assert score_answer("20 days", ["25 days"])["contains"] == 0.0
+
+
+PLANTED = (
+    "Employees get 25 days [1]. ![pixel](http://127.0.0.1:9/x.png?leak=salary) See [the portal](https://evil.example/a)"
+    ", <https://evil.example/b>, https://evil.example/c, www.evil.example or ops@evil.example.\n"
+    '<img src="http://127.0.0.1:9/y.png"> :red[alarm] $x$\n\n'
+    "![ref][r]\n\n[r]: http://127.0.0.1:9/z.png\n\n    indented code"
+)
+
+
+def test_safe_markdown_renders_no_image_link_or_html() -> None:
+    import html
+
+    from markdown_it import MarkdownIt
+
+    from triptych.ui.widgets import safe_markdown
+
+    rendered = MarkdownIt("commonmark").render(safe_markdown(PLANTED))
+    assert "<img" not in rendered and "<a " not in rendered and "<code" not in rendered
+    shown = html.unescape(rendered).replace("\u2060", "")  # the invisible word joiner that stops GFM autolinks
+    assert "Employees get 25 days [1]." in shown  # citations stay readable
+    assert "![pixel](http://127.0.0.1:9/x.png?leak=salary)" in shown  # shown as the text it is
+    assert "[r]: http://127.0.0.1:9/z.png" in shown
+    assert shown.count("<p>") == 4 and "<br />" in shown  # paragraphs and line breaks kept
+
+
+def test_source_text_is_escaped_too() -> None:
+    from markdown_it import MarkdownIt
+
+    md = highlighted_markdown("Contact ops@evil.example. ![p](http://127.0.0.1:9/p.png) Employees get 25 days.", None)
+    rendered = MarkdownIt("commonmark").render(md)
+    assert "<img" not in rendered and "<a " not in rendered
+    assert "ops\u2060\\@evil\\.example" in md and "http\\:\u2060//" in md  # no GFM autolinks

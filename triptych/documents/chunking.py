@@ -105,6 +105,9 @@ class Chunk:
     index: int = 0  # position among its document's chunks
     version: str = ""  # the document version it was cut from (triptych.index.version_of)
     n: int = 0  # the number an answer cites it by: [n] (0: not given to a model)
+    flags: str = (
+        ""  # text aimed at the model found in it at ingestion ('; '-joined reasons, triptych.documents.injection)
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""

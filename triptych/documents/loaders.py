@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
-from triptych.documents.validation import DocumentKind, DocumentRejected, Limits, decode_text, validate
+from triptych.documents.injection import hidden_reason, scan_text
+from triptych.documents.validation import DocumentKind, DocumentRejected, Limits, ParseClock, decode, validate
 
 MAX_TITLE_CHARS = 150
 
@@ -38,6 +39,7 @@ class LoadedDocument:
     title: str
     page_starts: tuple[int, ...] = ()  # PDF: offset where page i + 1 starts
     sections: tuple[Section, ...] = ()  # in order of `start`
+    warnings: tuple[str, ...] = ()  # for the user: read in another encoding than UTF-8, hidden HTML text dropped
 
     @property
     def pages(self) -> int | None:
@@ -57,11 +59,13 @@ class LoadedDocument:
 
 
 def load_document(name: str, data: bytes, limits: Limits) -> LoadedDocument:
-    """Validate and parse one file; raises DocumentRejected with a reason naming the fix."""
+    """Validate and parse one file within limits.max_parse_s; raises DocumentRejected with a reason naming the fix."""
+    clock = ParseClock(limits.max_parse_s)
     kind = validate(name, data, limits)
     loader = LOADERS[kind]
     try:
-        doc = loader(name, data, limits)
+        clock.check("checking the file")
+        doc = loader(name, data, limits, clock)
     except DocumentRejected:
         raise
     except Exception as exc:  # parsers raise many types on malformed input
@@ -91,8 +95,9 @@ def _first_line_title(text: str) -> str | None:
 # --- PDF --------------------------------------------------------------------------------------------
 
 
-def load_pdf(name: str, data: bytes, limits: Limits) -> LoadedDocument:
+def load_pdf(name: str, data: bytes, limits: Limits, clock: ParseClock | None = None) -> LoadedDocument:
     """Text of every page, joined by blank lines; sections from the PDF outline where there is one."""
+    clock = clock or ParseClock(limits.max_parse_s)
     import pypdf
     from pypdf.errors import FileNotDecryptedError
 
@@ -112,7 +117,8 @@ def load_pdf(name: str, data: bytes, limits: Limits) -> LoadedDocument:
     parts: list[str] = []
     starts: list[int] = []
     length = 0
-    for page in reader.pages:
+    for number, page in enumerate(reader.pages, start=1):
+        clock.check(f"page {number} of {count}")
         if parts:
             parts.append("\n\n")
             length += 2
@@ -158,8 +164,9 @@ def _pdf_sections(reader: Any, text: str, starts: list[int]) -> tuple[Section, .
 # --- DOCX -------------------------------------------------------------------------------------------
 
 
-def load_docx(name: str, data: bytes, limits: Limits) -> LoadedDocument:
+def load_docx(name: str, data: bytes, limits: Limits, clock: ParseClock | None = None) -> LoadedDocument:
     """Paragraphs and tables in document order; Heading/Title styles become sections."""
+    clock = clock or ParseClock(limits.max_parse_s)
     import docx
     from docx.table import Table
 
@@ -169,7 +176,8 @@ def load_docx(name: str, data: bytes, limits: Limits) -> LoadedDocument:
     length = 0
     first_heading: str | None = None
     previous_list = False
-    for block in document.iter_inner_content():
+    for number, block in enumerate(document.iter_inner_content(), start=1):
+        clock.check(f"paragraph or table {number}")
         if isinstance(block, Table):
             rows = [" | ".join(_cell_text(c) for c in row.cells) for row in block.rows]
             block_text = "\n".join(r for r in rows if r.strip(" |"))
@@ -219,12 +227,14 @@ _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 class _TextBuilder:
     """Accumulates readable text, collapsing whitespace, and records where headings land."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: ParseClock) -> None:
+        self.clock = clock
         self.parts: list[str] = []
         self.length = 0
         self.pending = ""  # separator owed before the next text: "", " ", "\n" or "\n\n"
         self.sections: list[Section] = []
         self.pending_section: str | None = None
+        self.hidden: list[tuple[str, str]] = []  # (why it is invisible, its text): dropped, reported
 
     def space(self) -> None:
         if self.length and not self.pending:
@@ -260,18 +270,39 @@ class _TextBuilder:
             self.space()
 
 
-def load_html(name: str, data: bytes, limits: Limits) -> LoadedDocument:
-    """Readable text of the page body; h1-h6 become sections, table cells are joined by ' | '."""
+def load_html(name: str, data: bytes, limits: Limits, clock: ParseClock | None = None) -> LoadedDocument:
+    """Readable text of the page body; h1-h6 become sections, table cells are joined by ' | '.
+
+    Elements the page hides (hidden attribute; inline display:none, visibility:hidden, font-size:0)
+    are left out of the text and named in the document's warnings.
+    """
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(decode_text(data), "html.parser")
-    builder = _TextBuilder()
+    clock = clock or ParseClock(limits.max_parse_s)
+    decoded = decode(data)
+    soup = BeautifulSoup(decoded.text, "html.parser")
+    clock.check("the HTML tree")
+    builder = _TextBuilder(clock)
     _walk_html(soup, builder, preformatted=False)
     text = "".join(builder.parts)
     page_title = soup.title.get_text(" ", strip=True) if soup.title else ""
     h1 = soup.find("h1")
     title = page_title or (h1.get_text(" ", strip=True) if h1 else "") or _fallback_title(name)
-    return LoadedDocument(DocumentKind.HTML, text, title[:MAX_TITLE_CHARS], (), tuple(builder.sections))
+    warnings = _warnings(decoded.warning, _hidden_warning(builder.hidden))
+    return LoadedDocument(DocumentKind.HTML, text, title[:MAX_TITLE_CHARS], (), tuple(builder.sections), warnings)
+
+
+def _hidden_warning(hidden: list[tuple[str, str]]) -> str | None:
+    """What the HTML loader dropped because the page hides it, and whether it speaks to the model."""
+    if not hidden:
+        return None
+    why = ", ".join(dict.fromkeys(w for w, _ in hidden))
+    text = " ".join(t for _, t in hidden)
+    preview = text if len(text) <= 80 else text[:79] + "…"
+    aimed = scan_text(text)
+    return f'{len(hidden)} hidden passage(s) not indexed ({why}): "{preview}"' + (
+        f"; it holds text aimed at the model: {', '.join(aimed)}" if aimed else ""
+    )
 
 
 def _walk_html(node: Any, out: _TextBuilder, *, preformatted: bool) -> None:
@@ -284,6 +315,11 @@ def _walk_html(node: Any, out: _TextBuilder, *, preformatted: bool) -> None:
                 out.text(str(child), preformatted=preformatted)
             continue
         if not isinstance(child, Tag) or child.name in _SKIP_TAGS:
+            continue
+        out.clock.check(f"an HTML <{child.name}> element")
+        if (why := hidden_reason(child)) is not None:  # no reader sees it: only the model would
+            if hidden_text := child.get_text(" ", strip=True):
+                out.hidden.append((why, hidden_text))
             continue
         name = child.name
         if name in _HEADINGS:
@@ -319,9 +355,10 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _FRONT_TITLE = re.compile(r"^title:\s*['\"]?(.+?)['\"]?\s*$", re.M)
 
 
-def load_markdown(name: str, data: bytes, limits: Limits) -> LoadedDocument:
+def load_markdown(name: str, data: bytes, limits: Limits, clock: ParseClock | None = None) -> LoadedDocument:
     """The file's text as written; ATX and setext headings (outside code fences) become sections."""
-    text = decode_text(data)
+    decoded = decode(data)
+    text = decoded.text
     title: str | None = None
     body_start = 0
     if text.startswith("---\n"):  # YAML front matter
@@ -333,7 +370,8 @@ def load_markdown(name: str, data: bytes, limits: Limits) -> LoadedDocument:
     sections = tuple(_markdown_headings(text, body_start))
     if title is None:
         title = next((s.title for s in sections), None) or _first_line_title(text)
-    return LoadedDocument(DocumentKind.MARKDOWN, text, (title or _fallback_title(name))[:MAX_TITLE_CHARS], (), sections)
+    title = (title or _fallback_title(name))[:MAX_TITLE_CHARS]
+    return LoadedDocument(DocumentKind.MARKDOWN, text, title, (), sections, _warnings(decoded.warning))
 
 
 def _markdown_headings(text: str, start: int = 0) -> Iterator[Section]:
@@ -362,13 +400,18 @@ def _markdown_headings(text: str, start: int = 0) -> Iterator[Section]:
         offset += len(line)
 
 
-def load_text(name: str, data: bytes, limits: Limits) -> LoadedDocument:
+def load_text(name: str, data: bytes, limits: Limits, clock: ParseClock | None = None) -> LoadedDocument:
     """The file's text as written; its first short line is taken as the title."""
-    text = decode_text(data)
-    return LoadedDocument(DocumentKind.TEXT, text, (_first_line_title(text) or _fallback_title(name))[:MAX_TITLE_CHARS])
+    decoded = decode(data)
+    title = (_first_line_title(decoded.text) or _fallback_title(name))[:MAX_TITLE_CHARS]
+    return LoadedDocument(DocumentKind.TEXT, decoded.text, title, warnings=_warnings(decoded.warning))
 
 
-LOADERS: dict[DocumentKind, Callable[[str, bytes, Limits], LoadedDocument]] = {
+def _warnings(*notes: str | None) -> tuple[str, ...]:
+    return tuple(n for n in notes if n)
+
+
+LOADERS: dict[DocumentKind, Callable[[str, bytes, Limits, ParseClock], LoadedDocument]] = {
     DocumentKind.PDF: load_pdf,
     DocumentKind.DOCX: load_docx,
     DocumentKind.HTML: load_html,

@@ -7,9 +7,11 @@ about it, so a batch can list each refused file with its reason and carry on wit
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import PurePath
 
 import filetype
@@ -64,11 +66,16 @@ class Limits:
     max_bytes: int
     max_pdf_pages: int
     max_unzipped: int | None = None  # default: the larger of 200 MB and 10x max_bytes
+    max_parse_s: float | None = None  # seconds one file may take to parse; None: no bound
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
-        """The limits of TRIPTYCH_MAX_UPLOAD_MB and TRIPTYCH_MAX_PDF_PAGES."""
-        return cls(max_bytes=int(settings.max_upload_mb * MIB), max_pdf_pages=settings.max_pdf_pages)
+        """The limits of TRIPTYCH_MAX_UPLOAD_MB, TRIPTYCH_MAX_PDF_PAGES and TRIPTYCH_MAX_PARSE_S."""
+        return cls(
+            max_bytes=int(settings.max_upload_mb * MIB),
+            max_pdf_pages=settings.max_pdf_pages,
+            max_parse_s=settings.max_parse_s,
+        )
 
     @property
     def max_unzipped_bytes(self) -> int:
@@ -76,6 +83,36 @@ class Limits:
         if self.max_unzipped is not None:
             return self.max_unzipped
         return max(MIN_ZIP_TOTAL_BYTES, 10 * self.max_bytes)
+
+
+class ParseClock:
+    """Time spent parsing one file; `check` refuses the file once it is over the limit.
+
+    Parsers are given a clock and check it between pages, paragraphs or elements, so a file that
+    takes too long (thousands of heavy pages, a huge HTML tree) stops with a message, not a hung upload.
+    """
+
+    def __init__(self, limit_s: float | None) -> None:
+        self.limit_s = limit_s
+        self.started = time.monotonic()
+
+    def check(self, progress: str) -> None:
+        """Raise DocumentRejected naming `progress` ("page 40 of 3000") when the time is up."""
+        elapsed = time.monotonic() - self.started
+        if self.limit_s is not None and elapsed > self.limit_s:
+            raise DocumentRejected(
+                f"parsing was stopped after {elapsed:.1f} s at {progress}, over the {self.limit_s:g} s limit per "
+                "file; split the file, or raise TRIPTYCH_MAX_PARSE_S"
+            )
+
+
+def check_batch(count: int, max_files: int) -> None:
+    """Refuse an upload of more files than TRIPTYCH_MAX_UPLOAD_FILES allows at once."""
+    if count > max_files:
+        raise DocumentRejected(
+            f"{count} files in one upload, over the limit of {max_files} per batch; add them in batches of "
+            f"{max_files} or fewer, or raise TRIPTYCH_MAX_UPLOAD_FILES"
+        )
 
 
 def supported_extensions() -> str:
@@ -136,21 +173,25 @@ def validate(name: str, data: bytes, limits: Limits) -> DocumentKind:
 
 
 def sniff(data: bytes) -> str:
-    """What the bytes are: 'pdf', 'zip', 'ole', 'text', a MIME type from `filetype`, or 'binary'."""
+    """What the bytes are: 'pdf', 'zip', 'ole', 'text', a MIME type from `filetype`, or 'binary'.
+
+    The formats Triptych parses are recognised by their magic bytes at offset 0 only. Anything else
+    that reads as text is text: `filetype` matches two or three letters ("BM" is a bitmap, "MZ" an
+    executable), so "BMW company car policy" would otherwise be an image. Only bytes that do not
+    read as text are given `filetype`'s name (a PNG or an executable renamed .txt).
+    """
     head = data[:2048]
-    if b"%PDF-" in head[:1024]:
+    if head.startswith(b"%PDF-"):
         return "pdf"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         return "ole"
-    guess = filetype.guess(head)
-    if guess is not None:
-        return guess.mime
     try:
         decode_text(data)
     except DocumentRejected:
-        return "binary"
+        guess = filetype.guess(head)
+        return guess.mime if guess is not None else "binary"
     return "text"
 
 
@@ -202,26 +243,66 @@ def check_docx_archive(data: bytes, limits: Limits) -> None:
             )
 
 
-def decode_text(data: bytes) -> str:
-    """Text of a text file: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252.
+@dataclass(frozen=True)
+class DecodedText:
+    """A text file's text, the encoding it was read with, and a warning when that was not UTF-8."""
 
-    Refuses binary data: NUL bytes, or more than 1 % control characters after decoding.
+    text: str
+    encoding: str
+    warning: str | None = None
+
+
+# Short Western text gives charset-normalizer little to go on ("Café – menü" reads as cp1125): when
+# Windows-1252 decodes the bytes and the detected code page is no better supported, it is taken.
+MIN_COHERENCE = 0.2
+_ENCODING_NAMES = {"cp1252": "Windows-1252/Latin-1", "utf_16": "UTF-16", "utf_16_le": "UTF-16", "utf_16_be": "UTF-16",
+                   "utf_32": "UTF-32", "utf_32_le": "UTF-32", "utf_32_be": "UTF-32"}  # fmt: skip
+
+
+@lru_cache(maxsize=1)  # validation and the loader both read the same file's text
+def decode(data: bytes) -> DecodedText:
+    """Text of a text file: UTF-8 (with or without BOM) as is; anything else detected, with a warning.
+
+    Other encodings are detected by charset-normalizer (UTF-16 with or without BOM, legacy code
+    pages); the warning names the one used, so that wrong accents can be traced to it. Refuses
+    binary data: bytes no encoding explains, or more than 1 % control characters after decoding.
     """
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            text = data.decode("utf-16")
-        except UnicodeDecodeError:
-            raise DocumentRejected("the file claims UTF-16 but does not decode; save it as UTF-8") from None
+    try:
+        decoded = DecodedText(data.decode("utf-8-sig"), "utf_8")
+    except UnicodeDecodeError:
+        decoded = _detect(data)
     else:
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            if b"\x00" in data:
-                raise DocumentRejected("the file holds binary data, not text") from None
-            text = data.decode("cp1252", errors="replace")
+        if "\x00" in decoded.text:  # valid UTF-8, but NULs: UTF-16 without a BOM, or binary
+            decoded = _detect(data)
+    text = decoded.text
     if "\x00" in text:
         raise DocumentRejected("the file holds binary data, not text")
     control = sum(1 for ch in text if ch < " " and ch not in "\t\n\r\f") + text.count("\ufffd")
     if control > max(1, len(text) // 100):
         raise DocumentRejected("the file holds binary data, not text (too many control characters)")
-    return text
+    return decoded
+
+
+def _detect(data: bytes) -> DecodedText:
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise DocumentRejected("the file holds binary data, not text (no text encoding reads it)")
+    encoding, text = best.encoding, str(best)
+    if not encoding.startswith(("utf_16", "utf_32")):
+        try:
+            western = data.decode("cp1252")
+        except UnicodeDecodeError:
+            western = None
+        if western is not None and (western == text or best.coherence < MIN_COHERENCE):
+            encoding, text = "cp1252", western
+    name = _ENCODING_NAMES.get(encoding, encoding)
+    return DecodedText(
+        text, encoding, f"read as {name}, not UTF-8: check accents and special characters, or save it as UTF-8"
+    )
+
+
+def decode_text(data: bytes) -> str:
+    """The text of `decode(data)`."""
+    return decode(data).text

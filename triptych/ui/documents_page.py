@@ -6,7 +6,7 @@ import math
 
 import streamlit as st
 
-from triptych.documents.validation import EXTENSIONS
+from triptych.documents.validation import EXTENSIONS, DocumentRejected, check_batch
 from triptych.index import IndexNotFoundError, IndexStoreError, check_domain, chroma_client, open_index
 from triptych.ingest import SavedBatch, known_domains, remove_document, save_uploads, saved_batches
 from triptych.originals import originals_dir
@@ -17,7 +17,8 @@ from triptych.ui.widgets import escape_markdown
 settings = resources.page_start("Documents")
 st.caption(
     f"Accepted: {', '.join(EXTENSIONS)} · up to {settings.max_upload_mb:g} MB per file "
-    f"(TRIPTYCH_MAX_UPLOAD_MB) · PDFs up to {settings.max_pdf_pages} pages · embeddings: {settings.embedding_model}"
+    f"(TRIPTYCH_MAX_UPLOAD_MB), {settings.max_upload_files} per upload (TRIPTYCH_MAX_UPLOAD_FILES) · PDFs up to "
+    f"{settings.max_pdf_pages} pages · embeddings: {settings.embedding_model}"
 )
 
 NEW = "(new domain…)"
@@ -56,7 +57,13 @@ def start_indexing(batch: SavedBatch) -> None:
     st.session_state.pop("docs_report", None)
 
 
-if st.button("Add to index", key="docs_ingest", type="primary", disabled=not (files and domain)):
+try:
+    check_batch(len(files or []), settings.max_upload_files)
+    too_many = ""
+except DocumentRejected as exc:
+    st.error(too_many := str(exc))
+ingest = st.button("Add to index", key="docs_ingest", type="primary", disabled=not (files and domain) or bool(too_many))
+if ingest and not too_many:  # checked here too: a disabled button is only the browser's side
     assert domain is not None
     # saved to disk first: the indexing goes on in the background whatever is clicked meanwhile
     start_indexing(save_uploads(settings, domain, [(f.name, f.getvalue()) for f in files or []]))

@@ -1,10 +1,11 @@
-"""Settings page: endpoints in use (never keys) and a doctor panel."""
+"""Settings page: endpoints in use (never keys, URL credentials masked) and a doctor panel."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from triptych.doctor import run_checks
+from triptych.runstore import mask_url_credentials
 from triptych.settings import PIPELINE_ENDPOINTS
 from triptych.ui import resources
 
@@ -18,7 +19,7 @@ for p in PIPELINE_ENDPOINTS:
         {
             "pipeline": p,
             "model": cfg.model,
-            "base URL": cfg.endpoint_url() or "embedded llama.cpp",
+            "base URL": mask_url_credentials(cfg.endpoint_url()) or "embedded llama.cpp",
             "key variable": cfg.key_env or "(none needed)",
         }
     )
@@ -44,5 +45,5 @@ if st.button("Run doctor", key="doctor"):
     with st.spinner("Checking…"):
         checks = run_checks(settings, start_local=False)
     for c in checks:
-        line = f"**{c.name}**: {c.detail}" + (f" — fix: {c.fix}" if c.fix else "")
+        line = mask_url_credentials(f"**{c.name}**: {c.detail}" + (f" — fix: {c.fix}" if c.fix else ""))
         {"ok": st.success, "warn": st.warning, "fail": st.error}[c.status](line)

@@ -1,9 +1,11 @@
 """Widgets shared by the pages: timing/token/cost badges, numbered sources with the supporting passage
 highlighted, the answer column, and the score against a gold answer.
 
-Document and model text is never rendered as HTML: it goes through `st.text`, or through
-`st.markdown` after `escape_markdown`, and highlighting uses Streamlit's own markdown directive
-(`:orange-background[...]`).
+Document and model text is never rendered as markup: a planted document can make a model write
+`![x](https://tracker/...)` (a request to any host as soon as the page renders) or a link. It goes
+through `st.text`, or through `st.markdown` after `escape_markdown` / `safe_markdown`, so images,
+links, autolinks, HTML and Streamlit directives show as the characters they are; highlighting uses
+Streamlit's own markdown directive (`:orange-background[...]`).
 """
 
 from __future__ import annotations
@@ -19,14 +21,29 @@ from triptych.documents.chunking import Chunk
 from triptych.evaluate import metrics
 
 # Characters that mean something to Streamlit's markdown (CommonMark, its directives, LaTeX, emoji).
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&@])")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n{2,}")
 
 
+# GFM turns bare URLs, www. names and e-mail addresses into links after escapes are resolved, so a
+# word joiner (U+2060, invisible) goes where those patterns need two characters side by side.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=\bwww)(?=\.)|(?=@)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
+
+
 def escape_markdown(text: str) -> str:
-    """`text` shown literally by st.markdown: special characters escaped, whitespace collapsed."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    """`text` shown literally by st.markdown: special characters escaped, whitespace collapsed, no autolinks."""
+    return _MD_SPECIAL.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, " ".join(text.split())))
+
+
+def safe_markdown(text: str) -> str:
+    """Model text for st.markdown, shown as written with its lines and paragraphs: no image is fetched,
+    no link is live, no HTML or directive renders; citations read [n]."""
+    paragraphs = (p for p in re.split(r"\n[ \t]*\n", text.strip()) if p.strip())
+    return "\n\n".join(
+        "  \n".join(escape_markdown(line) for line in p.splitlines() if line.strip()) for p in paragraphs
+    )
 
 
 # --- scoring against the gold answer --------------------------------------------------------------
@@ -102,10 +119,23 @@ def source_heading(s: Chunk) -> str:
     return f"**\\[{s.n}\\] {escape_markdown(s.title or s.source)}**{section}{where} · score {s.score:.2f}"
 
 
+def injection_warning(s: Chunk) -> str | None:
+    """The warning a flagged source's card shows (escaped markdown), or None when ingestion found nothing."""
+    if not s.flags:
+        return None
+    return (
+        f"This passage contains text aimed at the model: {escape_markdown(s.flags)}. "
+        "Read it before trusting an answer that cites it."
+    )
+
+
 def render_sources(sources: Sequence[Chunk], answer: str) -> None:
-    """Numbered sources: document, page, score, and the chunk with the supporting passage highlighted."""
+    """Numbered sources: document, page, score, a warning when flagged, and the chunk with the supporting
+    passage highlighted."""
     for s in sources:
         st.markdown(source_heading(s))
+        if warning := injection_warning(s):
+            st.warning(warning, icon=":material/warning:")
         st.markdown(highlighted_markdown(s.text, supporting_span(s.text, answer)))
         st.caption(f"{escape_markdown(s.source)} · characters {s.start}–{s.end}")
 
@@ -135,7 +165,7 @@ def render_final(box: Any, stats: Any, result: PipelineResult) -> None:
         stats.caption("not run")
         return
     with box.container():
-        st.markdown(result.answer)
+        st.markdown(safe_markdown(result.answer))
         if result.found_in:
             where = ", ".join(f"[{n}]" for n in result.found_in)
             st.caption(f":material/find_in_page: found in {where}: the answer's words occur there (matched, not cited)")
