@@ -199,7 +199,7 @@ SUMMARY_ROWS = (
     ("cited holds answer", "cited_holds_answer", "rate"), ("judge score", "judge.score", "rate"),
     ("ttft median", "ttft_s.median", "s"), ("total median", "total_s.median", "s"),
     ("total p95", "total_s.p95", "s"), ("cost / answer", "cost_usd_per_answer", "usd"),
-    ("errors", "errors", "n"), ("unavailable", "unavailable", "n"),
+    ("errors", "errors", "n"), ("cut short", "cut_short", "n"), ("unavailable", "unavailable", "n"),
 )  # fmt: skip
 
 

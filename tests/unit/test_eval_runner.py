@@ -265,3 +265,15 @@ def test_the_judge_grades_each_answer(tmp_path: Path, qa_file: Path) -> None:
         "wrong": 0,
         "score": 1.0,
     }
+
+
+def test_answers_the_model_did_not_finish_are_counted_cut_short_in_the_scores(tmp_path: Path, qa_file: Path) -> None:
+    records = load_qa(qa_file, "test")
+    cut = chats()
+    cut["rag"].finish_reason = "length"  # every RAG answer ran into the token limit
+    outcome = make_evaluation(tmp_path, cut).run("hr", records, ["prompt", "rag"], qa_file=str(qa_file), split="test")
+    assert outcome.summary["metrics"]["rag"]["cut_short"] == 3
+    assert outcome.summary["metrics"]["prompt"]["cut_short"] == 0
+    rows = [json.loads(line) for line in (outcome.run.path / ANSWERS).read_text().splitlines()]
+    assert {r["pipeline"]: r["cut_short"] for r in rows if r["question_id"] == "q1"} == {
+        "prompt": None, "rag": "cut short at the token limit (TRIPTYCH_MAX_TOKENS)"}  # fmt: skip

@@ -42,6 +42,7 @@ TABLE_ROWS: tuple[tuple[str, str, str], ...] = (
     ("completion tokens (mean)", "completion_tokens_mean", "n"),
     ("cost per answer", "cost_usd_per_answer", "usd"),
     ("answered / errors / unavailable", "_counts", "text"),
+    ("answers cut short (token limit or stopped)", "cut_short", "n"),
 )
 
 

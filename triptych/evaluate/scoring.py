@@ -208,6 +208,8 @@ def summarize_pipeline(answers: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "miss_causes": {c: causes.count(c) for c in (*MISS_CAUSES, "not recorded") if c in causes},
         "answered": len(ok),
         "errors": sum(a["status"] == "error" for a in answers),
+        # answers the model did not finish (token limit, stream stopped): scored as given, never hidden
+        "cut_short": sum(bool(a.get("cut_short")) for a in scored),
         "unavailable": sum(a["status"] == "unavailable" for a in answers),
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),

@@ -15,7 +15,14 @@ from triptych.history import HistoryRecord, save_comparison
 from triptych.ingest import known_domains
 from triptych.qa import domain_qa
 from triptych.ui import resources
-from triptych.ui.widgets import column_header, escape_markdown, render_details, render_final, render_results
+from triptych.ui.widgets import (
+    column_header,
+    escape_markdown,
+    render_details,
+    render_final,
+    render_results,
+    safe_markdown,
+)
 
 settings = resources.page_start("Triptych")
 st.caption("One question, three ways to answer it: prompt engineering, retrieval (RAG) and fine-tuning.")
@@ -84,7 +91,7 @@ def stream_comparison(q: str, dom: str | None, pipelines: list[str]) -> dict[str
             stats[pid].caption("generating…")
         elif event.kind == "token":
             texts[pid] += event.text
-            boxes[pid].markdown(texts[pid])
+            boxes[pid].markdown(safe_markdown(texts[pid]))  # no remote image or link, even mid-stream
         elif event.result is not None:
             render_final(boxes[pid], stats[pid], event.result)
 

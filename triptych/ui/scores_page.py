@@ -141,6 +141,7 @@ rows = [
         "own total p50 (s)": _latency(run.metrics[p], "own_total_s"),
         "cost (USD)": run.metrics[p].get("cost_usd_total"),
         "errors": run.metrics[p].get("errors"),
+        "cut short": run.metrics[p].get("cut_short"),
     }
     for p, h in heads.items()
 ]
