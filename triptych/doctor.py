@@ -10,6 +10,7 @@ from typing import Literal
 
 import httpx
 
+from triptych.runstore import mask_url_credentials
 from triptych.settings import PIPELINE_ENDPOINTS, ConfigError, Settings
 
 Status = Literal["ok", "warn", "fail"]
@@ -56,10 +57,11 @@ def check_endpoint(settings: Settings, pipeline: str) -> Check:
         key = settings.api_key(pipeline)
     except ConfigError as exc:
         return Check(name, "fail", f"{cfg.model}: key missing", str(exc))
-    base_url = cfg.endpoint_url()
+    url = cfg.endpoint_url()
+    base_url = mask_url_credentials(url)  # what is printed: never a password in a URL
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
-        resp = httpx.get(f"{base_url}/models", headers=headers, timeout=5.0)
+        resp = httpx.get(f"{url}/models", headers=headers, timeout=5.0)
     except httpx.HTTPError as exc:
         return Check(
             name,

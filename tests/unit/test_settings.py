@@ -137,3 +137,13 @@ def test_an_endpoint_resolves_its_url_and_key_variable(clean_env: Path, monkeypa
     assert vllm.api_key("the judge (q)") == "k"
     with pytest.raises(ValueError, match="TRIPTYCH_JUDGE_BASE_URL"):
         EndpointConfig(model="compatible/x").check("TRIPTYCH_JUDGE", sep="_")
+
+
+def test_doctor_never_prints_a_password_from_a_base_url(clean_env, monkeypatch) -> None:
+    from triptych.doctor import check_endpoint
+
+    monkeypatch.setenv("TRIPTYCH_RAG__MODEL", "compatible/m")
+    monkeypatch.setenv("TRIPTYCH_RAG__BASE_URL", "http://user:s3cret@127.0.0.1:9/v1")
+    check = check_endpoint(load_settings(), "rag")
+    assert check.status == "fail"
+    assert "s3cret" not in f"{check.detail} {check.fix}" and "127.0.0.1:9" in check.detail

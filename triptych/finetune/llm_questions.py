@@ -20,6 +20,7 @@ from openai import OpenAI
 
 from triptych.finetune.dataset import Example, TrainingSetError, dedupe_examples, normalise_text
 from triptych.llm.capable import CapableEndpoint, capable_client, capable_endpoint
+from triptych.runstore import mask_url_credentials
 from triptych.settings import Settings
 
 SYSTEM = """You write training questions for a company's question-answering assistant.
@@ -158,8 +159,9 @@ def llm_generated_examples(
         say(f"question writer: passage {i}/{len(work)}, {stats.kept} pairs kept, "
             f"{stats.ungrounded} not in the text, {stats.failed} failed")  # fmt: skip
     if stats.passages and stats.failed == stats.passages:
+        where = mask_url_credentials(writer.endpoint.base_url)
         raise TrainingSetError(
-            f"the question writer ({writer.endpoint.model} at {writer.endpoint.base_url}) failed on every passage: "
+            f"the question writer ({writer.endpoint.model} at {where}) failed on every passage: "
             f"{stats.errors[0]}; check TRIPTYCH_FINETUNE_QA_MODEL / _BASE_URL / _API_KEY_ENV, or unset "
             "TRIPTYCH_FINETUNE_QA_MODEL to use the extractive generator"
         )
