@@ -76,7 +76,7 @@ class JobStatus:
         if self.status in ("starting", "training"):
             return "training its adapter: " + (self.messages[-1] if self.messages else "starting")
         if self.status == "queued":
-            return "queued: its adapter trains after the one training now"
+            return "its adapter is queued for training"
         if self.status == "failed":
             return f"its training failed: {self.error}"
         return self.status
@@ -180,6 +180,7 @@ def run_job(
     overrides: dict[str, Any] | None = None,
     trainer: Trainer | None = None,
     cache_root: Path | None = None,
+    evaluate: bool = True,
 ) -> int:
     """Train `domain` in this process, keeping its status file current; the exit code for the worker.
 
@@ -203,7 +204,9 @@ def run_job(
         cancel = _watch_for_cancel(settings, domain)
         corpus = registry.corpus_sha256(settings, domain)
         try:
-            info = _train(settings, domain, job, run_id, overrides or {}, trainer, cancel, cache_root)
+            extra: dict[str, Any] = {"cache_root": cache_root} if cache_root is not None else {}
+            extra |= {} if evaluate else {"evaluate": False}
+            info = _train(settings, domain, job, run_id, overrides or {}, trainer, cancel, extra)
         except Exception as exc:  # noqa: BLE001 - the status file carries it to the app
             traceback.print_exc()
             job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
@@ -229,7 +232,7 @@ def _train(
     overrides: dict[str, Any],
     trainer: Trainer | None,
     cancel: threading.Event,
-    cache_root: Path | None,
+    extra: dict[str, Any],
 ) -> dict[str, Any]:
     """Call the trainer with callbacks that write progress to the status file (at most twice a second)."""
     from triptych.finetune.train import Progress, TrainConfig
@@ -251,7 +254,6 @@ def _train(
         write_status(settings, job)
 
     config = TrainConfig.from_settings(settings, **overrides)
-    extra = {"cache_root": cache_root} if cache_root is not None else {}
     return trainer(
         settings, domain, config, run_id=run_id, on_progress=on_progress, on_status=on_status, cancel=cancel, **extra
     )
@@ -296,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, help="stop after this many steps")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--cache-root", type=Path, help="where the converted base model is cached (default: data dir)")
+    parser.add_argument("--no-evaluate", action="store_true", help="skip scoring before and after training")
     parser.add_argument("--trainer", default="triptych.finetune.runs:run_local", help="module:function to train with")
     args = parser.parse_args(argv)
     _die_with_parent()
@@ -313,6 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides=overrides,
         trainer=load_trainer(args.trainer),
         cache_root=args.cache_root,
+        evaluate=not args.no_evaluate,
     )
 
 
