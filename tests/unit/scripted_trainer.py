@@ -18,7 +18,8 @@ def scripted_trainer(settings: Settings, domain: str, config: Any, *, run_id: st
                      **_: Any) -> dict[str, Any]:  # fmt: skip
     """run_local's contract, scripted: `config.max_steps` steps of `delay-<s>` (domain suffix) seconds each,
     a `checkpoint/state.json` when cancelled (resumed from), an adapter file activated when done;
-    domain `broken` fails, `crash` kills its process. Records when it ran and at which priority.
+    domain `broken` fails, `crash` kills its process, `stall` spends a minute before training.
+    Records when it ran and at which priority.
     """
     from triptych.finetune.train import Progress
 
@@ -26,6 +27,9 @@ def scripted_trainer(settings: Settings, domain: str, config: Any, *, run_id: st
         raise ValueError("no QA for domain broken")
     if domain == "crash":
         os._exit(7)
+    if domain.startswith("stall"):  # a long phase before training that does not look at `cancel` (loading, scoring)
+        on_status("scoring the base model")
+        time.sleep(60)
     run_dir = settings.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     state = run_dir / "checkpoint" / "state.json"

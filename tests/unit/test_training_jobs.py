@@ -81,7 +81,7 @@ def test_the_fine_tuned_column_shows_the_training_progress(settings: Settings) -
     assert ctx.unavailable == "training its adapter: step 40/120, about 2 min left"
 
     write_status(settings, JobStatus("alpha", status="queued", pid=os.getpid()))
-    assert PIPELINES["finetuned"].build_context(settings, "alpha").unavailable.startswith("queued")
+    assert PIPELINES["finetuned"].build_context(settings, "alpha").unavailable == "its adapter is queued for training"
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     write_status(settings, JobStatus("alpha", status="training", pid=int(dead.stdout), step=3, total_steps=9))
@@ -114,6 +114,16 @@ def test_cancel_stops_the_worker_and_the_run_resumes_where_it_stopped(settings: 
     again = read_status(settings, "slow-0.05")
     assert again.run_id == job.run_id  # type: ignore[union-attr]
     assert registry.read_run(settings, job.run_id)["resumed_from"] == job.step  # type: ignore[index]
+
+
+def test_a_cancel_before_training_started_ends_the_worker_at_once(settings: Settings) -> None:
+    queue = queue_for(settings)
+    queue.enqueue("stall")
+    wait_for(lambda: "scoring the base model" in ((job := read_status(settings, "stall")) and job.messages or [""])[-1])
+    queue.cancel("stall")
+    assert queue.wait(10)  # not after the minute the trainer would still spend before its first step
+    job = read_status(settings, "stall")
+    assert job.status == "cancelled" and job.messages[-1] == "cancelled before training started"  # type: ignore[union-attr]
 
 
 def test_a_failed_or_crashed_run_is_reported_and_the_queue_goes_on(settings: Settings) -> None:

@@ -201,7 +201,7 @@ def run_job(
         job = JobStatus(domain, status="starting", pid=os.getpid(), run_id=run_id)
         job.messages.append(f"worker started ({lower_priority(worker_threads(settings))})")
         write_status(settings, job)
-        cancel = _watch_for_cancel(settings, domain)
+        cancel = _watch_for_cancel(settings, job)
         corpus = registry.corpus_sha256(settings, domain)
         try:
             extra: dict[str, Any] = {"cache_root": cache_root} if cache_root is not None else {}
@@ -259,20 +259,33 @@ def _train(
     )
 
 
-def _watch_for_cancel(settings: Settings, domain: str) -> threading.Event:
-    """An event set by SIGTERM or by the domain's cancel flag file (checked twice a second)."""
+def _watch_for_cancel(settings: Settings, job: JobStatus) -> threading.Event:
+    """An event set by SIGTERM or by the domain's cancel flag file (checked twice a second).
+
+    The training loop stops at its next step with a checkpoint. Before the first step (loading,
+    scoring the base model) there is nothing to keep, so a cancel then ends the worker at once.
+    """
     cancel = threading.Event()
-    flag = cancel_path(settings, domain)
+    flag = cancel_path(settings, job.domain)
+
+    def stop() -> None:
+        cancel.set()
+        if job.status != "training":
+            job.status = "cancelled"
+            job.messages.append("cancelled before training started")
+            write_status(settings, job)
+            os._exit(0)
+
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop())
 
     def watch() -> None:
         while not cancel.is_set():
             if flag.exists():
-                cancel.set()
+                stop()
             time.sleep(0.5)
 
-    threading.Thread(target=watch, name=f"cancel-watch-{domain}", daemon=True).start()
+    threading.Thread(target=watch, name=f"cancel-watch-{job.domain}", daemon=True).start()
     return cancel
 
 
