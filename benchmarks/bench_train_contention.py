@@ -1,11 +1,12 @@
 """Does a training run slow the answers? The local model's time to first token, alone and while a worker trains.
 
-The prompt pipeline answers the same demo questions (hr_handbook's test split) three times: alone,
+The prompt and RAG pipelines answer the same demo questions (hr_handbook's test split, both columns
+at once, as on the Compare page) three times: alone,
 while the app's training queue runs a real LoRA worker (`triptych.finetune.worker`, idle priority,
 TRIPTYCH_FINETUNE_THREADS torch threads) on the domain, and alone again after the run is cancelled
 (the two "alone" rounds bracket other load on the machine). Prints one JSON object.
 
-    python benchmarks/bench_train_contention.py [--questions 8] [--threads 0] [--cache-root data]
+    python benchmarks/bench_train_contention.py [--questions 8] [--pipelines prompt,rag] [--threads 0]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from graphs.compare import Comparison
 from triptych.finetune.worker import read_status
+from triptych.ingest import ingest_paths
 from triptych.llm.server import LocalModels
 from triptych.qa import domain_qa
 from triptych.settings import load_settings
@@ -29,14 +31,14 @@ REPO = Path(__file__).resolve().parents[1]
 DOMAIN = "hr_handbook"
 
 
-def ttfts(comparison: Comparison, questions: list[str]) -> list[float]:
-    """The prompt pipeline's time to first token (s) for each question, one after the other."""
-    out = []
+def ttfts(comparison: Comparison, questions: list[str], pipelines: list[str]) -> dict[str, list[float]]:
+    """Each pipeline's time to first token (s) per question, the questions one after the other."""
+    out: dict[str, list[float]] = {p: [] for p in pipelines}
     for q in questions:
-        result = comparison.run(q, DOMAIN, ["prompt"])["prompt"]
-        if result.error:
-            raise RuntimeError(result.error)
-        out.append(round(result.ttft_s, 3))
+        for pid, result in comparison.run(q, DOMAIN, pipelines).items():
+            if result.error:
+                raise RuntimeError(result.error)
+            out[pid].append(round(result.ttft_s, 3))
     return out
 
 
@@ -44,21 +46,37 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"median": round(statistics.median(values), 3), "max": max(values), "min": min(values)}
 
 
+def compare(alone: list[float], during: list[float]) -> dict[str, object]:
+    """Medians and the worst case, alone against while training."""
+    return {
+        "alone_s": summary(alone), "while_training_s": summary(during),
+        "median_delta_s": round(statistics.median(during) - statistics.median(alone), 3),
+        "max_delta_s": round(max(during) - statistics.median(alone), 3),
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=8)
+    parser.add_argument("--pipelines", default="prompt,rag")
     parser.add_argument("--threads", type=int, default=0, help="the worker's torch threads (0: every core)")
+    parser.add_argument("--max-tokens", type=int, default=48, help="answer length (not in the TTFT)")
     parser.add_argument("--cache-root", type=Path, default=REPO / "data", help="cached safetensors base model")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-contention-"))
-    settings = load_settings(data_dir=work / "data", corpora_dir=REPO / "corpora", finetune_threads=args.threads)
+    settings = load_settings(data_dir=work / "data", corpora_dir=REPO / "corpora", finetune_threads=args.threads,
+                             max_tokens=args.max_tokens)  # fmt: skip
     questions = [r.question for r in domain_qa(settings.corpora_dir, DOMAIN, "test") if r.answerable][: args.questions]
+    pipelines = args.pipelines.split(",")
+    if "rag" in pipelines:
+        ingest_paths(settings, DOMAIN, [settings.corpora_dir / DOMAIN / "docs"])
     models = LocalModels(settings)
     comparison = Comparison(settings, models)
-    queue = TrainingQueue(settings, worker_args=["--cache-root", str(args.cache_root)])
+    # --no-evaluate: straight to the training steps (scoring before them loads the cores the same way)
+    queue = TrainingQueue(settings, worker_args=["--cache-root", str(args.cache_root), "--no-evaluate"])
     try:
-        ttfts(comparison, questions[:1])  # warm-up: server start, prompt cache of the system prompt
-        alone = ttfts(comparison, questions)
+        ttfts(comparison, questions[:1], pipelines)  # warm-up: server start, embedder, cached system prompts
+        alone = ttfts(comparison, questions, pipelines)
         queue.enqueue(DOMAIN)
         waited = time.perf_counter()
         while (job := read_status(settings, DOMAIN)) is None or job.status != "training":
@@ -68,22 +86,19 @@ def main() -> None:
         waited_s = time.perf_counter() - waited
         step_before = job.step
         t = time.perf_counter()
-        during = ttfts(comparison, questions)
+        during = ttfts(comparison, questions, pipelines)
         phase_s = time.perf_counter() - t
         job = read_status(settings, DOMAIN)
         steps_during = (job.step - step_before) if job else None
         queue.stop()
         queue.wait(120)
-        after = ttfts(comparison, questions)
+        after = ttfts(comparison, questions, pipelines)
     finally:
         queue.stop()
         models.close()
-    both_alone = alone + after
     print(json.dumps({
-        "questions": len(questions), "pipeline": "prompt", "worker_threads": args.threads or os.cpu_count(),
-        "ttft_alone_s": summary(both_alone), "ttft_while_training_s": summary(during),
-        "median_delta_s": round(statistics.median(during) - statistics.median(both_alone), 3),
-        "max_delta_s": round(max(during) - statistics.median(both_alone), 3),
+        "questions": len(questions), "worker_threads": args.threads or os.cpu_count(),
+        "ttft": {p: compare(alone[p] + after[p], during[p]) for p in pipelines},
         "ttft_alone_before": alone, "ttft_while_training": during, "ttft_alone_after": after,
         "worker_start_to_training_s": round(waited_s, 1),
         "training_steps_during_questions": steps_during, "questions_phase_s": round(phase_s, 1),

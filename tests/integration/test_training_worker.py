@@ -67,7 +67,11 @@ def test_the_worker_trains_in_its_own_process_and_the_column_answers_once_activa
     assert notices & progress, notices  # what the column said while the worker trained
     adapter = registry.active_adapter(settings, DOMAIN)
     assert adapter is not None and adapter.run_id == job.run_id
-    assert registry.read_run(settings, job.run_id)["corpus_sha256"] == registry.corpus_sha256(settings, DOMAIN)  # type: ignore[index]
+    run = registry.read_run(settings, job.run_id)
+    assert run is not None and run["corpus_sha256"] == registry.corpus_sha256(settings, DOMAIN)
+    # scored after activation, as `triptych finetune` scores before it: base model and adapter, same sets
+    assert run["accuracy_before"]["trained"]["n"] == run["accuracy_after"]["trained"]["n"] == 2, run
+    assert job.messages[-1] == "scored: accuracy before and after is on the run"
 
     result = Comparison(settings, local_models).run(FACTS[0][0], DOMAIN, ["finetuned"])["finetuned"]
     assert result.error is None and result.notice is None, (result.error, result.notice)

@@ -7,7 +7,9 @@ The app starts one worker at a time (triptych/ui/training_jobs.py) and polls its
 Creating `runs/jobs/<domain>.cancel` (or SIGTERM) stops the run at the next step with a checkpoint,
 resumable with `--resume <run_id>`. The worker lowers its own priority (SCHED_IDLE where Linux
 allows it, else nice 19) and sizes torch's threads (TRIPTYCH_FINETUNE_THREADS), so that a question
-asked while it trains still gets the cores first.
+asked while it trains still gets the cores first. The adapter is activated as soon as it is trained;
+the run's accuracy before and after (as `triptych finetune` scores it) is measured afterwards, while
+the column already answers.
 """
 
 from __future__ import annotations
@@ -203,9 +205,10 @@ def run_job(
         write_status(settings, job)
         cancel = _watch_for_cancel(settings, job)
         corpus = registry.corpus_sha256(settings, domain)
+        score_later = evaluate and trainer is None  # run_local: activate first, score while the column answers
         try:
             extra: dict[str, Any] = {"cache_root": cache_root} if cache_root is not None else {}
-            extra |= {} if evaluate else {"evaluate": False}
+            extra |= {} if evaluate and not score_later else {"evaluate": False}
             info = _train(settings, domain, job, run_id, overrides or {}, trainer, cancel, extra)
         except Exception as exc:  # noqa: BLE001 - the status file carries it to the app
             traceback.print_exc()
@@ -218,6 +221,8 @@ def run_job(
         if job.status == "cancelled":
             job.messages.append(f"cancelled: resumable with {info.get('resume') or f'--resume {run_id}'}")
         write_status(settings, job)
+        if job.status == "done" and score_later:
+            _score_active_run(settings, job, info, cache_root)
         return 0
     finally:
         cancel_path(settings, domain).unlink(missing_ok=True)
@@ -259,6 +264,45 @@ def _train(
     )
 
 
+def _score_active_run(settings: Settings, job: JobStatus, info: dict[str, Any], cache_root: Path | None) -> None:
+    """Score the base model and the trained adapter on the run's question sets, into run.json.
+
+    The same measurement as `run_local(evaluate=True)` (accuracy_before/after, eval_before/after_s),
+    made after activation. A failure here leaves the run done and active, without scores.
+    """
+    from peft import PeftModel
+
+    from triptych.finetune import registry
+    from triptych.finetune.base_model import cached_base_dir, load_base, pick_device
+    from triptych.finetune.evaluate import evaluate_sets
+    from triptych.finetune.runs import PEFT_DIR, TRAINING_FILE, eval_sets, training_set_for
+
+    run_dir = settings.runs_dir / job.run_id  # type: ignore[operator]
+    try:
+        ts = training_set_for(settings, job.domain, reuse=run_dir / TRAINING_FILE)
+        sets = eval_sets(ts)
+        job.messages.append(f"the adapter answers; scoring it and the base model on {sum(map(len, sets.values()))} "
+                            "questions")  # fmt: skip
+        write_status(settings, job)
+        base = info["base_model"]
+        base_dir = cached_base_dir(Path(base["path"]), cache_root or settings.data_dir, base["sha256"])
+        model, tokenizer = load_base(base_dir, pick_device())
+        scores: dict[str, Any] = {}
+        for when in ("before", "after"):
+            if when == "after":
+                model = PeftModel.from_pretrained(model, run_dir / PEFT_DIR)
+            started = time.perf_counter()
+            scores[f"accuracy_{when}"] = evaluate_sets(model, tokenizer, ts.system, sets)
+            scores[f"eval_{when}_s"] = round(time.perf_counter() - started, 1)
+        with registry.locked(settings):
+            registry.write_run(settings, job.run_id, (registry.read_run(settings, job.run_id) or info) | scores)  # type: ignore[arg-type]
+        job.messages.append("scored: accuracy before and after is on the run")
+    except Exception as exc:  # noqa: BLE001 - the adapter is trained and active; only its scores are missing
+        traceback.print_exc()
+        job.messages.append(f"scoring failed ({type(exc).__name__}: {exc}); the adapter is active")
+    write_status(settings, job)
+
+
 def _watch_for_cancel(settings: Settings, job: JobStatus) -> threading.Event:
     """An event set by SIGTERM or by the domain's cancel flag file (checked twice a second).
 
@@ -270,6 +314,8 @@ def _watch_for_cancel(settings: Settings, job: JobStatus) -> threading.Event:
 
     def stop() -> None:
         cancel.set()
+        if job.status == "done":  # trained and active: only the scoring is dropped
+            os._exit(0)
         if job.status != "training":
             job.status = "cancelled"
             job.messages.append("cancelled before training started")
