@@ -358,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--cache-root", type=Path, help="where the converted base model is cached (default: data dir)")
     parser.add_argument("--no-evaluate", action="store_true", help="skip scoring before and after training")
-    parser.add_argument("--trainer", default="triptych.finetune.runs:run_local", help="module:function to train with")
+    parser.add_argument("--trainer", help="module:function to train with (default: triptych's LoRA run)")
     args = parser.parse_args(argv)
     _die_with_parent()
     if args.settings:
@@ -373,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.domain,
         resume=args.resume,
         overrides=overrides,
-        trainer=load_trainer(args.trainer),
+        trainer=load_trainer(args.trainer) if args.trainer else None,
         cache_root=args.cache_root,
         evaluate=not args.no_evaluate,
     )

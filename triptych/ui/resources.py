@@ -128,9 +128,14 @@ def sidebar_status(settings: Settings) -> None:
                 st.caption(f"**{e}**: {settings.endpoint(e).model}")
 
 
-@st.cache_resource(show_spinner=False)
 def training_queue() -> TrainingQueue:
     """Fine-tuning runs started by the app: one worker process at a time (see training_jobs.py)."""
+    return _training_queue(str(app_settings().runs_dir.resolve()))
+
+
+@st.cache_resource(show_spinner=False)
+def _training_queue(runs_dir: str) -> TrainingQueue:
+    """One queue per runs folder (the cache key) and process."""
     return TrainingQueue(app_settings())
 
 
