@@ -247,3 +247,28 @@ def test_a_stale_adapter_is_offered_a_retrain(app_env: Path, monkeypatch: pytest
     assert queue.wait(60)
     assert read_status(settings, "hr_demo").status == "done"  # type: ignore[union-attr]
     assert not registry.is_stale(settings, "hr_demo")
+
+
+@pytest.mark.parametrize("autotrain", [True, False])
+def test_the_first_start_trains_the_missing_demo_adapter_once(app_env: Path, monkeypatch, autotrain: bool) -> None:
+    from triptych.finetune import registry
+    from triptych.ui import resources
+    from triptych.ui.training_jobs import TrainingQueue
+
+    monkeypatch.setenv("TRIPTYCH_AUTOTRAIN", str(autotrain).lower())
+    settings = Settings(_env_file=None, data_dir=app_env / "data", corpora_dir=app_env / "corpora")  # type: ignore[call-arg]
+    unit = str(REPO / "tests" / "unit")  # the scripted trainer stands in for LoRA
+    queue = TrainingQueue(settings, worker_args=["--trainer", "scripted_trainer:scripted_trainer"],
+                          env={**os.environ, "PYTHONPATH": unit})  # fmt: skip
+    monkeypatch.setattr(resources, "training_queue", lambda: queue)
+    app = str(REPO / "app.py")
+    at = AppTest.from_file(app, default_timeout=60).run()
+    assert not at.exception, at.exception
+    at.run()  # a rerun, and a second session, start nothing more
+    AppTest.from_file(app, default_timeout=60).run()
+    assert queue.wait(60)
+    runs = [r for r in registry.list_runs(settings) if r.domain == "hr_demo"]
+    if autotrain:
+        assert [r.status for r in runs] == ["done"] and registry.active_adapter(settings, "hr_demo") is not None
+    else:
+        assert runs == [] and queue.status("hr_demo") is None

@@ -7,6 +7,7 @@ in seconds. tests/integration/test_training_worker.py runs the real trainer.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -114,6 +115,21 @@ def test_cancel_stops_the_worker_and_the_run_resumes_where_it_stopped(settings: 
     again = read_status(settings, "slow-0.05")
     assert again.run_id == job.run_id  # type: ignore[union-attr]
     assert registry.read_run(settings, job.run_id)["resumed_from"] == job.step  # type: ignore[index]
+
+
+def test_the_next_start_resumes_a_run_that_stopping_the_app_interrupted(settings: Settings) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    checkpoint = settings.runs_dir / "20261130-100000-alpha" / "checkpoint"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "state.json").write_text(json.dumps({"step": 3}))
+    write_status(settings, JobStatus("alpha", status="training", pid=int(dead.stdout), run_id="20261130-100000-alpha",
+                                     step=3, total_steps=4))  # fmt: skip
+    queue = queue_for(settings)
+    assert queue.train_missing(["alpha"]) == ["alpha"]
+    assert queue.wait(60)
+    job = read_status(settings, "alpha")
+    assert job is not None and (job.status, job.run_id) == ("done", "20261130-100000-alpha")
+    assert registry.read_run(settings, job.run_id)["resumed_from"] == 3  # type: ignore[index]
 
 
 def test_a_cancel_before_training_started_ends_the_worker_at_once(settings: Settings) -> None:
