@@ -206,9 +206,10 @@ def run_job(
         cancel = _watch_for_cancel(settings, job)
         corpus = registry.corpus_sha256(settings, domain)
         score_later = evaluate and trainer is None  # run_local: activate first, score while the column answers
+        extra: dict[str, Any] = {"cache_root": cache_root} if cache_root is not None else {}
+        if score_later or not evaluate:
+            extra["evaluate"] = False
         try:
-            extra: dict[str, Any] = {"cache_root": cache_root} if cache_root is not None else {}
-            extra |= {} if evaluate and not score_later else {"evaluate": False}
             info = _train(settings, domain, job, run_id, overrides or {}, trainer, cancel, extra)
         except Exception as exc:  # noqa: BLE001 - the status file carries it to the app
             traceback.print_exc()

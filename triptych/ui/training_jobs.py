@@ -56,7 +56,6 @@ class TrainingQueue:
         self._lock = threading.Lock()
         self._pending: list[QueuedRun] = []
         self._current: QueuedRun | None = None
-        self._process: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
         self._idle.set()
@@ -137,7 +136,7 @@ class TrainingQueue:
 
     def _add(self, run: QueuedRun, front: bool) -> None:
         """Put a run in line (the lock is held), record it as queued, and make sure the queue is served."""
-        self._pending.insert(0, run) if front else self._pending.append(run)
+        self._pending.insert(0 if front else len(self._pending), run)
         write_status(self.settings, JobStatus(run.domain, status="queued", pid=os.getpid(), run_id=run.resume))
         self._idle.clear()
         if self._thread is None:
@@ -174,12 +173,7 @@ class TrainingQueue:
         log_path = folder / f"{run.domain}.log"
         with log_path.open("wb") as log:
             command += self._worker_args
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self._worker_env())
-            with self._lock:
-                self._process = process
-            code = process.wait()
-        with self._lock:
-            self._process = None
+            code = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self._worker_env()).wait()
         job = self.status(run.domain)
         if code not in (0, EXIT_BUSY) and (job is None or job.status in ACTIVE):
             tail = log_path.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL:].strip()
