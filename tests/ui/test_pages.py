@@ -18,6 +18,7 @@ from triptych.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES = REPO / "triptych" / "ui"
+SCRIPTED_TRAINER = ["--trainer", "tests.unit.scripted_trainer:scripted_trainer"]  # stands in for LoRA
 QUESTION = "How many days of annual leave do employees get?"
 CHUNK = RetrievedChunk("c1", "leave.md", "leave.md", "Leave policy",
                   "Welcome to the policy. Employees get 25 days of annual leave per year. Ask HR for more.",
@@ -230,9 +231,7 @@ def test_a_stale_adapter_is_offered_a_retrain(app_env: Path, monkeypatch: pytest
     registry.record_corpus(settings, run_dir.name, registry.corpus_sha256(settings, "hr_demo"))
     registry.activate(settings, "hr_demo", run_dir.name)
     (app_env / "corpora" / "hr_demo" / "docs" / "leave.md").write_text("# Leave\n\nEmployees get 27 days.\n")
-    unit = str(REPO / "tests" / "unit")  # the scripted trainer stands in for LoRA
-    queue = TrainingQueue(settings, worker_args=["--trainer", "scripted_trainer:scripted_trainer"],
-                          env={**os.environ, "PYTHONPATH": unit})  # fmt: skip
+    queue = TrainingQueue(settings, worker_args=SCRIPTED_TRAINER)
     monkeypatch.setattr(resources, "training_queue", lambda: queue)
 
     at = AppTest.from_file(str(PAGES / "finetune_page.py"), default_timeout=60).run()
@@ -257,9 +256,7 @@ def test_the_first_start_trains_the_missing_demo_adapter_once(app_env: Path, mon
 
     monkeypatch.setenv("TRIPTYCH_AUTOTRAIN", str(autotrain).lower())
     settings = Settings(_env_file=None, data_dir=app_env / "data", corpora_dir=app_env / "corpora")  # type: ignore[call-arg]
-    unit = str(REPO / "tests" / "unit")  # the scripted trainer stands in for LoRA
-    queue = TrainingQueue(settings, worker_args=["--trainer", "scripted_trainer:scripted_trainer"],
-                          env={**os.environ, "PYTHONPATH": unit})  # fmt: skip
+    queue = TrainingQueue(settings, worker_args=SCRIPTED_TRAINER)
     monkeypatch.setattr(resources, "training_queue", lambda: queue)
     app = str(REPO / "app.py")
     at = AppTest.from_file(app, default_timeout=60).run()

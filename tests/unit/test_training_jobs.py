@@ -1,7 +1,7 @@
 """The app's training queue and its worker processes, with a scripted trainer in place of LoRA.
 
 The workers are real `python -m triptych.finetune.worker` processes talking to the queue through
-their status files; only the training function is a fake (`scripted_trainer`, below), so these run
+their status files; only the training function is a fake (tests/unit/scripted_trainer.py), so these run
 in seconds. tests/integration/test_training_worker.py runs the real trainer.
 """
 
@@ -18,15 +18,13 @@ import pytest
 from filelock import FileLock
 
 from graphs.registry import PIPELINES
+from tests.unit.scripted_trainer import scripted_trainer
 from triptych.finetune import registry
 from triptych.finetune.worker import EXIT_BUSY, JobStatus, lock_path, read_status, run_job, write_status
 from triptych.settings import Settings
 from triptych.ui.training_jobs import TrainingQueue
 
-sys.path.insert(0, str(Path(__file__).parent))
-from scripted_trainer import scripted_trainer  # noqa: E402
-
-TRAINER = ["--trainer", "scripted_trainer:scripted_trainer"]  # tests/unit/scripted_trainer.py
+TRAINER = ["--trainer", "tests.unit.scripted_trainer:scripted_trainer"]
 
 
 @pytest.fixture
@@ -40,7 +38,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def queue_for(settings: Settings) -> TrainingQueue:
-    return TrainingQueue(settings, worker_args=TRAINER, env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})
+    return TrainingQueue(settings, worker_args=TRAINER)  # its workers import this checkout first
 
 
 def wait_for(predicate, timeout: float = 30.0) -> None:  # noqa: ANN001
