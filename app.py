@@ -6,6 +6,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import streamlit as st  # noqa: E402
 
+from triptych.ui import resources  # noqa: E402
 from triptych.ui.login import apply_upload_limit, require_login  # noqa: E402
 
 st.set_page_config(page_title="Triptych", page_icon="🪟", layout="wide")
@@ -20,4 +21,5 @@ pages = [
     st.Page("triptych/ui/finetune_page.py", title="Fine-tune", icon=":material/model_training:"),
     st.Page("triptych/ui/settings_page.py", title="Settings", icon=":material/settings:"),
 ]
+resources.start_autotrain()  # first start: build the demo indexes, then train their adapters in the background
 st.navigation(pages).run()

@@ -38,7 +38,7 @@ def fine_tuned_model(settings: Settings, cfg: EndpointConfig, domain: str | None
             raise NotFineTuned("pick a domain: adapters are trained per domain")
         adapter = finetuned_models.active_adapter(settings, domain)
         if adapter is None:
-            raise NotFineTuned(f"not fine-tuned yet: run `triptych finetune --domain {domain}`")
+            raise NotFineTuned(finetuned_models.missing_adapter_notice(settings, domain))
         return LoraRef(adapter.alias, adapter.gguf_path, family=f"ft-{domain}"), None
     if cfg.provider.name == "openai" and domain:
         return None, finetuned_models.hosted_model(settings, domain)

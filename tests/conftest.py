@@ -15,10 +15,12 @@ SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No TRIPTYCH_* or key variables from the outside, and a working directory without a .env."""
+    """No TRIPTYCH_* or key variables from the outside (no first-start training), and no .env in the working dir."""
     for name in list(os.environ):
         if name.startswith("TRIPTYCH_") or name.endswith("_API_KEY"):
             monkeypatch.delenv(name, raising=False)
+    # The app trains missing demo adapters on its first start; a test that wants that turns it on itself.
+    monkeypatch.setenv("TRIPTYCH_AUTOTRAIN", "false")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -237,6 +237,13 @@ class Settings(BaseSettings):
     finetune_qa_per_passage: int = Field(default=3, ge=1, le=20, description="Questions asked per document passage.")
     finetune_openai_model: str = Field(default="gpt-4o-mini-2024-07-18", description="Base of hosted jobs.")
     finetune_poll_s: float = Field(default=15.0, gt=0, description="Seconds between hosted job status polls.")
+    # Training in the background: a worker process at low priority, one domain at a time
+    autotrain: bool = Field(
+        default=True, description="On the app's first start, train each demo domain's adapter that is missing."
+    )
+    finetune_threads: int = Field(
+        default=0, ge=0, le=256, description="Torch threads of the training worker; 0: every core (idle priority)."
+    )
 
     # Running it for a room: who may open the app, and how much one upload may ask of it
     app_host: str = Field(

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from graphs.compare import Comparison, Event
+from triptych.finetune.registry import active_adapter
 from triptych.ingest import ingest_paths
 from triptych.llm.server import LocalModels, LocalModelServer, ServerSpec, bundled_model_path, free_port
 from triptych.qa import domain_qa
 from triptych.settings import Settings
+from triptych.ui.training_jobs import TrainingQueue
 
 pytestmark = pytest.mark.integration
 
@@ -44,8 +47,13 @@ def runner(index_dir: Path, local_models: LocalModels) -> Iterator[Comparison]:
     yield Comparison(settings_for(index_dir), local_models)
 
 
-def test_all_three_pipelines_answer(runner: Comparison) -> None:
+def test_all_three_pipelines_answer(index_dir: Path, runner: Comparison) -> None:
+    """A fresh start: the fine-tuned column shows its adapter training, then answers once it is activated."""
     gold = next(r for r in domain_qa(REPO / "corpora", DOMAIN, "test") if r.answerable)
+    # what the app's first start does (TRIPTYCH_AUTOTRAIN), with a 2-step run to keep the test short
+    queue = TrainingQueue(settings_for(index_dir, finetune_max_steps=2),
+                          worker_args=["--cache-root", str(REPO / "data"), "--no-evaluate"])  # fmt: skip
+    assert queue.train_missing([DOMAIN]) == [DOMAIN]
     events: list[Event] = []
     results = runner.run(gold.question, DOMAIN, on_event=events.append)
     assert list(results) == ["prompt", "rag", "finetuned"]
@@ -57,10 +65,18 @@ def test_all_three_pipelines_answer(runner: Comparison) -> None:
         assert r.cost_usd == 0.0
     assert results["rag"].sources, "RAG retrieved nothing"
     assert results["prompt"].sources == []
-    # no adapter trained in this fresh data dir: the fine-tuned column explains, it does not fail
-    assert results["finetuned"].error is None
-    assert results["finetuned"].notice == f"not fine-tuned yet: run `triptych finetune --domain {DOMAIN}`"
     assert {e.pipeline for e in events if e.kind == "token"} >= {"prompt", "rag"}
+    # while its adapter trains, the fine-tuned column says how far the training is instead of failing
+    training = results["finetuned"]
+    assert training.error is None and not training.answer
+    assert re.fullmatch(r"its adapter is queued for training|training its adapter: .+", training.notice or ""), training
+    assert queue.wait(400), "the adapter's training did not finish"
+    # as soon as the worker has activated the adapter, the column answers with it
+    finetuned = runner.run(gold.question, DOMAIN, ["finetuned"])["finetuned"]
+    adapter = active_adapter(runner.settings, DOMAIN)
+    assert adapter is not None, queue.status(DOMAIN)
+    assert finetuned.error is None and finetuned.notice is None and finetuned.answer.strip()
+    assert finetuned.model == adapter.alias and 0 < finetuned.ttft_s <= finetuned.total_s
 
 
 def test_rag_cites_the_gold_document(runner: Comparison) -> None:

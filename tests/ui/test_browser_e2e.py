@@ -63,6 +63,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "TRIPTYCH_CHROMA_PATH": str(tmp_path / "indexes"),
         "TRIPTYCH_DATA_DIR": str(tmp_path / "data"),
         "TRIPTYCH_CORPORA_DIR": str(REPO / "corpora"),
+        "TRIPTYCH_AUTOTRAIN": "false",  # no LoRA runs in the background of this test
         "HF_HUB_OFFLINE": "1",
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from triptych.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES = REPO / "triptych" / "ui"
+SCRIPTED_TRAINER = ["--trainer", "tests.unit.scripted_trainer:scripted_trainer"]  # stands in for LoRA
 QUESTION = "How many days of annual leave do employees get?"
 CHUNK = RetrievedChunk("c1", "leave.md", "leave.md", "Leave policy",
                   "Welcome to the policy. Employees get 25 days of annual leave per year. Ask HR for more.",
@@ -270,3 +272,78 @@ def test_finetune_page_lists_runs_and_the_active_adapter(app_env: Path) -> None:
     assert not any("has no gold QA" in c.value for c in at.caption)
     at.selectbox(key="ft_domain").select("no_qa").run()
     assert any("no_qa has no gold QA" in c.value and "TRIPTYCH_FINETUNE_QA_MODEL" in c.value for c in at.caption)
+
+
+def test_the_fine_tuned_column_and_the_finetune_page_show_a_training_in_progress(app_env: Path) -> None:
+    from triptych.finetune.worker import JobStatus, cancel_path, write_status
+
+    settings = Settings(_env_file=None, data_dir=app_env / "data", corpora_dir=app_env / "corpora")  # type: ignore[call-arg]
+    write_status(settings, JobStatus("hr_demo", status="training", pid=os.getpid(), step=40, total_steps=120,
+                                     loss=0.5, eta_s=130))  # fmt: skip
+    at = AppTest.from_file(str(PAGES / "compare_page.py"), default_timeout=60).run()
+    at.selectbox(key="domain").select("hr_demo").run()
+    assert not at.exception, at.exception
+    shown = [i.value.replace("\\", "") for i in at.info]  # markdown escapes removed: what the user reads
+    assert "Fine-tuned column: training its adapter: step 40/120, about 2 min left." in shown
+
+    at = AppTest.from_file(str(PAGES / "finetune_page.py"), default_timeout=60).run()
+    at.selectbox(key="ft_domain").select("hr_demo").run()
+    assert not at.exception, at.exception
+    assert at.button(key="ft_start").disabled
+    assert any("status: training" in c.value for c in at.caption)
+    at.button(key="ft_cancel").click().run()
+    assert cancel_path(settings, "hr_demo").is_file()  # the worker stops at its next step
+
+
+def test_a_stale_adapter_is_offered_a_retrain(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from triptych.finetune import registry
+    from triptych.finetune.worker import read_status
+    from triptych.ui import resources
+    from triptych.ui.training_jobs import TrainingQueue
+
+    settings = Settings(_env_file=None, data_dir=app_env / "data", corpora_dir=app_env / "corpora")  # type: ignore[call-arg]
+    run_dir = settings.runs_dir / "20261130-120000-hr_demo"
+    run_dir.mkdir(parents=True)
+    (run_dir / "adapter.gguf").write_bytes(b"GGUF")
+    registry.write_run(settings, run_dir.name, {"domain": "hr_demo", "status": "done"})
+    registry.record_corpus(settings, run_dir.name, registry.corpus_sha256(settings, "hr_demo"))
+    registry.activate(settings, "hr_demo", run_dir.name)
+    (app_env / "corpora" / "hr_demo" / "docs" / "leave.md").write_text("# Leave\n\nEmployees get 27 days.\n")
+    queue = TrainingQueue(settings, worker_args=SCRIPTED_TRAINER)
+    monkeypatch.setattr(resources, "training_queue", lambda: queue)
+
+    at = AppTest.from_file(str(PAGES / "finetune_page.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    stale = f"{run_dir.name} (stale: its documents changed since)"
+    assert at.dataframe[0].value["local adapter (run)"].tolist() == [stale]
+    at = AppTest.from_file(str(PAGES / "compare_page.py"), default_timeout=60).run()
+    at.selectbox(key="domain").select("hr_demo").run()
+    assert any("learned from documents that have changed" in w.value for w in at.warning)
+    at.button(key="ft_retrain").click().run()
+    assert not at.exception, at.exception
+    assert queue.wait(60)
+    assert read_status(settings, "hr_demo").status == "done"  # type: ignore[union-attr]
+    assert not registry.is_stale(settings, "hr_demo")
+
+
+@pytest.mark.parametrize("autotrain", [True, False])
+def test_the_first_start_trains_the_missing_demo_adapter_once(app_env: Path, monkeypatch, autotrain: bool) -> None:
+    from triptych.finetune import registry
+    from triptych.ui import resources
+    from triptych.ui.training_jobs import TrainingQueue
+
+    monkeypatch.setenv("TRIPTYCH_AUTOTRAIN", str(autotrain).lower())
+    settings = Settings(_env_file=None, data_dir=app_env / "data", corpora_dir=app_env / "corpora")  # type: ignore[call-arg]
+    queue = TrainingQueue(settings, worker_args=SCRIPTED_TRAINER)
+    monkeypatch.setattr(resources, "training_queue", lambda: queue)
+    app = str(REPO / "app.py")
+    at = AppTest.from_file(app, default_timeout=60).run()
+    assert not at.exception, at.exception
+    at.run()  # a rerun, and a second session, start nothing more
+    AppTest.from_file(app, default_timeout=60).run()
+    assert queue.wait(60)
+    runs = [r for r in registry.list_runs(settings) if r.domain == "hr_demo"]
+    if autotrain:
+        assert [r.status for r in runs] == ["done"] and registry.active_adapter(settings, "hr_demo") is not None
+    else:
+        assert runs == [] and queue.status("hr_demo") is None

@@ -4,13 +4,23 @@ Layout under TRIPTYCH_DATA_DIR/runs: one folder per run (its id from triptych.ru
 `run.json` (domain, kind, config, metrics); a local run holds `adapter.gguf` for the embedded server
 and `adapter/` (the PEFT folder, portable to vLLM), a hosted run the `ft:` model id of its OpenAI
 job. `active.json` maps each domain to its active local run, `hosted.json` to its active hosted run.
+Read-modify-writes of these files and of run.json hold `.registry.lock`, a lock across processes
+(the app, its training worker and the CLI may write at once).
+
+A run trained by the training worker records `corpus_sha256`, the hash of the domain's corpus folder
+it learned from; when the folder changes, the domain's adapter is stale and the app offers a retrain.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from triptych import runstore
 from triptych.settings import Settings
@@ -19,6 +29,7 @@ ACTIVE_FILE = "active.json"
 HOSTED_FILE = "hosted.json"
 ADAPTER_FILE = "adapter.gguf"
 RUN_FILE = "run.json"
+LOCK_FILE = ".registry.lock"
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,14 @@ class ActiveAdapter:
     def alias(self) -> str:
         """The model name the embedded server serves it under."""
         return f"ft-{self.domain}-{self.run_id}"
+
+
+@contextmanager
+def locked(settings: Settings) -> Iterator[None]:
+    """Hold the registry's cross-process lock (re-entrant within a thread)."""
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(settings.runs_dir / LOCK_FILE), is_singleton=True):
+        yield
 
 
 def _active_map(runs_dir: Path, name: str = ACTIVE_FILE) -> dict[str, str]:
@@ -59,12 +78,11 @@ def activate(settings: Settings, domain: str, run_id: str) -> ActiveAdapter:
     """
     path = settings.runs_dir / run_id / ADAPTER_FILE
     info = read_run(settings, run_id)
-    if info is not None and info.get("hosted_model") and not path.is_file():
-        _write_map(settings.runs_dir, HOSTED_FILE, _active_map(settings.runs_dir, HOSTED_FILE) | {domain: run_id})
-        return ActiveAdapter(domain, run_id, path)
-    if not path.is_file():
+    name = HOSTED_FILE if info is not None and info.get("hosted_model") and not path.is_file() else ACTIVE_FILE
+    if name == ACTIVE_FILE and not path.is_file():
         raise FileNotFoundError(f"run {run_id!r} has no {ADAPTER_FILE} under {settings.runs_dir}")
-    _write_map(settings.runs_dir, ACTIVE_FILE, _active_map(settings.runs_dir) | {domain: run_id})
+    with locked(settings):
+        _write_map(settings.runs_dir, name, _active_map(settings.runs_dir, name) | {domain: run_id})
     return ActiveAdapter(domain, run_id, path)
 
 
@@ -81,6 +99,44 @@ def read_run(settings: Settings, run_id: str) -> dict[str, Any] | None:
     """A run's run.json, or None."""
     path = settings.runs_dir / run_id / RUN_FILE
     return runstore.read_json(path) if path.is_file() else None
+
+
+def corpus_sha256(settings: Settings, domain: str) -> str | None:
+    """The hash of every file's path and bytes under corpora_dir/<domain> (documents and QA); None if absent."""
+    folder = settings.corpora_dir / domain
+    if not folder.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def record_corpus(settings: Settings, run_id: str, sha256: str | None) -> None:
+    """Note in run.json the corpus hash the run learned from (under the registry lock)."""
+    with locked(settings):
+        info = read_run(settings, run_id)
+        if info is not None:
+            write_run(settings, run_id, info | {"corpus_sha256": sha256})
+
+
+def missing_adapter_notice(settings: Settings, domain: str) -> str:
+    """What the fine-tuned column says for a domain without an adapter: its training's progress, or how to train it."""
+    from triptych.finetune.worker import read_status
+
+    job = read_status(settings, domain)
+    if job is not None and (job.active or job.status == "failed"):
+        return job.describe()
+    return f"not fine-tuned yet: run `triptych finetune --domain {domain}`"
+
+
+def is_stale(settings: Settings, domain: str) -> bool:
+    """Whether the domain's active adapter learned from a corpus that has changed since (False when unknown)."""
+    adapter = active_adapter(settings, domain)
+    info = read_run(settings, adapter.run_id) if adapter else None
+    trained_on = info.get("corpus_sha256") if info else None
+    return bool(trained_on) and trained_on != corpus_sha256(settings, domain)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import streamlit as st
 from graphs.compare import Event
 from graphs.registry import DEFAULT_PIPELINES, PIPELINES
 from graphs.result import PipelineResult
+from triptych.finetune import registry
 from triptych.history import HistoryRecord, save_comparison
 from triptych.ingest import known_domains
 from triptych.qa import domain_qa
@@ -45,6 +46,37 @@ def use_preset() -> None:
 
 st.selectbox("Preset question (with a gold answer)", [None] + [r.question for r in presets], key="preset",
              on_change=use_preset)  # fmt: skip
+
+
+@st.fragment(run_every=3.0)
+def show_adapter_training(dom: str) -> None:
+    """The fine-tuned column's adapter is training: its progress, polled every 3 s until it is ready."""
+    job = resources.training_queue().status(dom)
+    if job is not None and job.active:
+        st.info(f"Fine-tuned column: {escape_markdown(job.describe())}.", icon=":material/model_training:")
+    elif registry.active_adapter(settings, dom) is not None:
+        st.success("Fine-tuned column: its adapter is trained and answers now.", icon=":material/check:")
+
+
+def show_adapter_status(dom: str | None) -> None:
+    """Say above the columns when the fine-tuned column's adapter is training, or stale (with a retrain)."""
+    if not dom or not {"finetuned", "finetuned_rag"} & set(chosen) or not settings.endpoint("finetuned").is_local:
+        return
+    job = resources.training_queue().status(dom)
+    if job is not None and job.active:
+        show_adapter_training(dom)
+    elif registry.is_stale(settings, dom):
+        st.warning("Fine-tuned column: its adapter learned from documents that have changed since.")
+        if st.button("Retrain the adapter", key="ft_retrain"):
+            try:
+                resources.training_queue().enqueue(dom, front=True)
+            except ValueError as exc:
+                st.warning(str(exc))
+            else:
+                st.rerun()
+
+
+show_adapter_status(domain)
 busy = resources.ingest_tracker().busy(domain)
 if busy:
     st.warning(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from triptych.finetune import registry
+from triptych.finetune.worker import format_eta
 from triptych.ingest import known_domains
 from triptych.ui import resources
 from triptych.ui.widgets import escape_markdown
@@ -18,8 +19,10 @@ rows = []
 for d in domains:
     adapter = registry.active_adapter(settings, d)
     hosted = registry.hosted_model(settings, d)
-    rows.append({"domain": d, "local adapter (run)": adapter.run_id if adapter else "– not fine-tuned yet",
-                 "hosted model": hosted or ""})  # fmt: skip
+    state = "– not fine-tuned yet"
+    if adapter:
+        state = adapter.run_id + (" (stale: its documents changed since)" if registry.is_stale(settings, d) else "")
+    rows.append({"domain": d, "local adapter (run)": state, "hosted model": hosted or ""})
 if rows:
     st.dataframe(rows, hide_index=True)
 else:
@@ -104,36 +107,45 @@ if not gold_qa_upload() and not (settings.corpora_dir / domain / "qa.jsonl").is_
         else "generated from its documents' statements (TRIPTYCH_FINETUNE_QA_MODEL lets a capable model write them)"
     )
     st.caption(f"{domain} has no gold QA: its training questions will be {source}.")
-jobs = resources.training_jobs()
-job = jobs.get(domain)
-if st.button("Start training", key="ft_start", type="primary", disabled=bool(job and job.running)):
+queue = resources.training_queue()
+job = queue.status(domain)
+busy = job is not None and job.active
+if registry.is_stale(settings, domain) and not busy:
+    st.warning(f"{domain}'s adapter learned from documents that have changed since: retrain it.")
+if st.button("Start training", key="ft_start", type="primary", disabled=busy):
     try:
-        job = jobs.start(settings, domain)
+        queue.enqueue(domain, front=True)
     except ValueError as exc:
         st.warning(str(exc))
+if job is not None and job.status == "cancelled" and job.run_id and not busy:
+    if st.button(f"Resume run {job.run_id}", key="ft_resume"):
+        queue.enqueue(domain, resume=job.run_id, front=True)
 
 
 @st.fragment(run_every=2.0)
 def show_progress() -> None:
-    """Poll the domain's job every 2 s while it runs."""
-    job = jobs.get(domain)
+    """Poll the training queue and the domain's job every 2 s (the worker writes its status file)."""
+    running, waiting = queue.current(), queue.pending()
+    if running or waiting:
+        line = f"Training queue: **{escape_markdown(running or '–')}** now"
+        st.caption(line + (f", then {escape_markdown(', '.join(waiting))}" if waiting else ""))
+    job = queue.status(domain)
     if job is None:
         return
-    if job.total_steps:
-        eta = f", about {job.eta_s / 60:.0f} min left" if job.eta_s else ""
+    if job.total_steps and job.status in ("training", "done", "cancelled"):
+        eta = f", {format_eta(job.eta_s)}" if job.eta_s is not None and job.status == "training" else ""
         st.progress(job.step / job.total_steps,
                     text=f"step {job.step}/{job.total_steps} · loss {job.loss or 0:.3f}{eta}")  # fmt: skip
-    else:
-        st.caption(f"status: {job.status}")
+    st.caption(f"status: {escape_markdown(job.status)}")
     if job.messages:
         st.caption(escape_markdown(job.messages[-1]))
     if job.error:
         st.error(f"Training failed: {escape_markdown(job.error)}")
-    elif job.result is not None:
-        st.success(f"Run {escape_markdown(str(job.result.get('run_id', '')))}: {escape_markdown(job.status)}")
-    if job.running and st.button("Cancel", key="ft_cancel"):
-        job.cancel.set()
-        st.toast("Cancelling at the next step…")
+    elif job.status == "done" and job.run_id:
+        st.success(f"Run {escape_markdown(job.run_id)}: done, now the domain's active adapter.")
+    if job.active and st.button("Cancel", key="ft_cancel"):
+        queue.cancel(domain)
+        st.toast("Cancelling at the next step (the run stays resumable)…")
 
 
 show_progress()

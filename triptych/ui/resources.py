@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import streamlit as st
 
@@ -12,7 +13,7 @@ from graphs.compare import Comparison
 from graphs.registry import PIPELINES
 from triptych.llm.server import LocalModels
 from triptych.settings import ConfigError, Settings, load_settings, load_tracing_env
-from triptych.ui.training_jobs import TrainingJobs
+from triptych.ui.training_jobs import TrainingQueue
 
 
 @st.cache_resource(show_spinner=False)
@@ -127,7 +128,37 @@ def sidebar_status(settings: Settings) -> None:
                 st.caption(f"**{e}**: {settings.endpoint(e).model}")
 
 
+def training_queue() -> TrainingQueue:
+    """Fine-tuning runs started by the app: one worker process at a time (see training_jobs.py)."""
+    return _training_queue(str(app_settings().runs_dir.resolve()))
+
+
 @st.cache_resource(show_spinner=False)
-def training_jobs() -> TrainingJobs:
-    """Fine-tuning runs started from the app (background threads of this process)."""
-    return TrainingJobs()
+def _training_queue(runs_dir: str) -> TrainingQueue:
+    """One queue per runs folder (the cache key) and process."""
+    return TrainingQueue(app_settings())
+
+
+def start_autotrain() -> None:
+    """On the first start: the demo indexes, then each demo domain's missing adapter queued (once per process).
+
+    Only with TRIPTYCH_AUTOTRAIN (default on) and a local fine-tuned endpoint; a wrong configuration
+    is left to the page, which says what to fix.
+    """
+    try:
+        settings = app_settings()
+        settings.check_keys()
+    except ConfigError:
+        return
+    if not settings.autotrain or not settings.endpoint("finetuned").is_local:
+        return
+    demo_indexes_ready(settings)
+    _autotrain_queued(str(settings.runs_dir.resolve()), str(settings.corpora_dir.resolve()))
+
+
+@st.cache_resource(show_spinner=False)
+def _autotrain_queued(runs_dir: str, corpora_dir: str) -> list[str]:
+    """Queue the missing demo adapters once per runs and corpora folder (the cache key); the domains queued."""
+    from triptych.ingest import demo_domains
+
+    return training_queue().train_missing(demo_domains(Path(corpora_dir)))
