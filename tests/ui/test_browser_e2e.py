@@ -11,33 +11,24 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from triptych.browser_harness import CHROMIUM, REPO, AppStartError, chromium, running_app, select
+
 OUTPUT = REPO / "test-output"
-CHROMIUM = os.environ.get("TRIPTYCH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 FIRST_START_S = 420  # building the demo indexes on 2 shared cores
 ANSWERS_S = 420  # three pipelines on the embedded model, one generation at a time
+TRAINING_S = 600  # a 2-step LoRA run from the Fine-tune page: base model conversion, steps, GGUF, scoring
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(FIRST_START_S + ANSWERS_S + 180)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.timeout(FIRST_START_S + ANSWERS_S + TRAINING_S + 180),
+]
 
 
 def _unavailable(reason: str) -> None:
@@ -47,70 +38,22 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app, started on a free port with fresh indexes; stopped (with its model servers) after."""
     tmp_path = tmp_path_factory.mktemp("app")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIPTYCH_") and not k.endswith("_API_KEY")}
-    env |= {
-        "TRIPTYCH_CHROMA_PATH": str(tmp_path / "indexes"),
-        "TRIPTYCH_DATA_DIR": str(tmp_path / "data"),
-        "TRIPTYCH_CORPORA_DIR": str(REPO / "corpora"),
-        "TRIPTYCH_AUTOTRAIN": "false",  # no LoRA runs in the background of this test
-        "HF_HUB_OFFLINE": "1",
-        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    env = {
+        "TRIPTYCH_AUTOTRAIN": "false",  # no LoRA runs in the background: the test starts its own
+        "TRIPTYCH_FINETUNE_MAX_STEPS": "2",  # a training started from the Fine-tune page is short
     }
-    log = (tmp_path / "streamlit.log").open("wb")
-    cmd = [str(Path(sys.executable).parent / "streamlit"), "run", str(REPO / "app.py"), "--server.port", str(port),
-           "--server.headless", "true", "--server.address", "127.0.0.1",
-           "--server.fileWatcherType", "none"]  # fmt: skip
-    # cwd is tmp_path, so no developer .env from the repo changes the configuration
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{(tmp_path / 'streamlit.log').read_text()}")
+        with running_app(tmp_path, extra_env=env) as app:
             try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("streamlit did not answer /_stcore/health within 60 s")
-            time.sleep(0.3)
-        yield url
-    finally:
-        # SIGTERM the whole session: streamlit, and its llama.cpp servers (which also die with their parent)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        log.close()
-        tail = (tmp_path / "streamlit.log").read_text(errors="replace")[-3000:]
-        print(f"\n--- streamlit log (tail) ---\n{tail}")
-
-
-def _browser(pw, profile: Path):  # type: ignore[no-untyped-def]
-    """Debian's Chromium, headless, with a fresh profile."""
-    return pw.chromium.launch_persistent_context(
-        str(profile),
-        executable_path=CHROMIUM,
-        headless=True,
-        args=CHROMIUM_ARGS,
-        viewport={"width": 1600, "height": 2000},
-    )
+                yield app.url
+            finally:
+                print(f"\n--- streamlit log (tail) ---\n{app.log_tail()}")
+    except AppStartError as exc:
+        pytest.fail(str(exc))
 
 
 def _playwright():  # type: ignore[no-untyped-def]
@@ -122,13 +65,6 @@ def _playwright():  # type: ignore[no-untyped-def]
     except ImportError:
         _unavailable("playwright is not installed (pip install -e '.[dev]')")
     return sync_api
-
-
-def _select(page, label: str, option: str) -> None:  # type: ignore[no-untyped-def]
-    """Pick `option` in the Streamlit selectbox labelled `label`."""
-    box = page.get_by_test_id("stSelectbox").filter(has_text=label)
-    box.locator("input").click()
-    page.get_by_role("option", name=option, exact=True).first.click()
 
 
 def test_compare_in_a_real_browser(app_url: str, tmp_path: Path) -> None:
@@ -143,7 +79,7 @@ def test_compare_in_a_real_browser(app_url: str, tmp_path: Path) -> None:
     shot = OUTPUT / "browser_e2e_compare.png"
 
     with api.sync_playwright() as pw:
-        browser = _browser(pw, tmp_path / "chromium-profile")
+        browser = chromium(pw, tmp_path / "chromium-profile")
         try:
             page = browser.new_page()
             t0 = time.perf_counter()
@@ -154,8 +90,8 @@ def test_compare_in_a_real_browser(app_url: str, tmp_path: Path) -> None:
             expect(page.get_by_role("button", name="Compare")).to_be_visible(timeout=FIRST_START_S * 1000)
             ready_s = time.perf_counter() - t0
 
-            _select(page, "Domain", domain)
-            _select(page, "Preset question", preset.question)
+            select(page, "Domain", domain)
+            select(page, "Preset question", preset.question)
             expect(page.get_by_label("Question", exact=True)).to_have_value(preset.question, timeout=30_000)
 
             t1 = time.perf_counter()
@@ -200,12 +136,12 @@ def test_upload_lists_each_file_with_its_result(app_url: str, tmp_path: Path) ->
     bad = tmp_path / "scan.pdf"
     bad.write_text("this is not a PDF at all")
     with api.sync_playwright() as pw:
-        browser = _browser(pw, tmp_path / "chromium-profile")
+        browser = chromium(pw, tmp_path / "chromium-profile")
         try:
             page = browser.new_page()
             page.goto(f"{app_url}/documents_page", wait_until="domcontentloaded")
             expect(page.get_by_role("heading", name="Documents")).to_be_visible(timeout=FIRST_START_S * 1000)
-            _select(page, "Domain", "(new domain…)")
+            select(page, "Domain", "(new domain…)")
             page.get_by_label("New domain name").fill("e2e_uploads")
             page.get_by_label("New domain name").press("Enter")
             page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([str(good), str(bad)])
@@ -219,3 +155,69 @@ def test_upload_lists_each_file_with_its_result(app_url: str, tmp_path: Path) ->
             print(f"\nscreenshot: {shot}")
         finally:
             browser.close()
+
+
+OWN_DOCS = {
+    "parking.md": "# Parking\n\nStaff park in garage B on level 2. Visitor spaces are on level 1 and must be booked "
+    "at reception.\n",
+    "canteen.md": "# Canteen\n\nThe canteen serves lunch from 11:30 to 14:00. On Fridays it serves fish soup.\n",
+    "badges.md": "# Badges\n\nA lost badge is replaced by the security desk on floor 3 for a fee of 15 euros.\n",
+}
+
+
+def test_own_documents_are_uploaded_trained_on_and_answered_in_three_columns(app_url: str, tmp_path: Path) -> None:
+    """The product's main use: upload your documents into a new domain, fine-tune on them from the
+    Fine-tune page, and ask: the prompt, RAG and fine-tuned columns all answer."""
+    api = _playwright()
+    expect = api.expect
+    files = []
+    for name, text in OWN_DOCS.items():
+        (tmp_path / name).write_text(text)
+        files.append(str(tmp_path / name))
+    domain = "e2e_own"
+    with api.sync_playwright() as pw:
+        browser = chromium(pw, tmp_path / "chromium-profile")
+        page = browser.new_page()
+        try:
+            page.goto(f"{app_url}/documents_page", wait_until="domcontentloaded")
+            expect(page.get_by_role("heading", name="Documents")).to_be_visible(timeout=FIRST_START_S * 1000)
+            select(page, "Domain", "(new domain…)")
+            page.get_by_label("New domain name").fill(domain)
+            page.get_by_label("New domain name").press("Enter")
+            page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(files)
+            expect(page.get_by_text("badges.md").first).to_be_visible(timeout=30_000)
+            page.get_by_role("button", name="Add to index").click()
+            expect(page.get_by_text(re.compile(r"3 stored, 0 unchanged, 0 refused"))).to_be_visible(timeout=300_000)
+
+            t0 = time.perf_counter()
+            page.goto(f"{app_url}/finetune_page", wait_until="domcontentloaded")
+            select(page, "Domain to fine-tune", domain)
+            expect(page.get_by_text(re.compile(rf"{domain} has no gold QA"))).to_be_visible(timeout=60_000)
+            page.get_by_role("button", name="Start training").click()
+            expect(page.get_by_text(re.compile(r"now the domain's active adapter"))).to_be_visible(
+                timeout=TRAINING_S * 1000
+            )
+            trained_s = time.perf_counter() - t0
+
+            page.goto(app_url, wait_until="domcontentloaded")
+            expect(page.get_by_role("button", name="Compare")).to_be_visible(timeout=FIRST_START_S * 1000)
+            select(page, "Domain", domain)
+            page.get_by_label("Question", exact=True).fill("Where do staff park?")
+            t1 = time.perf_counter()
+            page.get_by_role("button", name="Compare").click()
+            totals = page.get_by_text(re.compile(r"total \d+\.\d+ s"))
+            expect(totals).to_have_count(3, timeout=ANSWERS_S * 1000)  # all three columns answered, timed
+            answered_s = time.perf_counter() - t1
+            main = page.locator("[data-testid='stMain']").first
+            assert not main.get_by_text("not fine-tuned yet").count()
+            assert not page.get_by_test_id("stException").count(), page.get_by_test_id("stException").all_inner_texts()
+            expect(page.get_by_text(re.compile(r"^Sources \(\d+\)")).first).to_be_visible()
+            shot = OUTPUT / "browser_e2e_own_documents.png"
+            page.screenshot(path=str(shot), full_page=True)
+        except BaseException:
+            page.screenshot(path=str(OUTPUT / "browser_e2e_own_documents_failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+    print(f"\nscreenshot: {shot}; trained from the Fine-tune page in {trained_s:.0f} s; "
+          f"three answers {answered_s:.1f} s after submit")  # fmt: skip
