@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from graphs.result import PipelineResult
-from tests.ui.test_browser_e2e import _browser, _free_port, _playwright
+from tests.ui.test_browser_e2e import _playwright
+from triptych.browser_harness import chromium, free_port
 from triptych.documents.chunking import Chunk
 from triptych.history import save_comparison
 from triptych.settings import Settings
@@ -118,11 +119,11 @@ def test_stored_answer_fetches_no_remote_image(tmp_path: Path, tracker: tuple[in
     result = PipelineResult(pipeline="rag", label="RAG", answer=answer, sources=[source], total_s=1.0)
     save_comparison(settings, "How many days of leave?", "hr", {"rag": result})
 
-    app = _app(tmp_path, _free_port())
+    app = _app(tmp_path, free_port())
     url = next(app)
     try:
         with api.sync_playwright() as pw:
-            browser = _browser(pw, tmp_path / "chromium-profile")
+            browser = chromium(pw, tmp_path / "chromium-profile")
             try:
                 page = browser.new_page()
                 page.goto(f"{url}/history_page", wait_until="domcontentloaded")
