@@ -8,28 +8,22 @@ the answer is a history record written before the app starts.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
 
 from graphs.result import PipelineResult
 from tests.ui.test_browser_e2e import _playwright
-from triptych.browser_harness import chromium, free_port
+from triptych.browser_harness import REPO, chromium, running_app
 from triptych.documents.chunking import Chunk
 from triptych.history import save_comparison
 from triptych.settings import Settings
 
-REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "test-output"
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -60,45 +54,6 @@ def tracker() -> Iterator[tuple[int, list[str]]]:
         server.server_close()
 
 
-def _app(tmp_path: Path, port: int) -> Iterator[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIPTYCH_") and not k.endswith("_API_KEY")}
-    env |= {
-        "TRIPTYCH_CHROMA_PATH": str(tmp_path / "indexes"),
-        "TRIPTYCH_DATA_DIR": str(tmp_path / "data"),
-        "TRIPTYCH_CORPORA_DIR": str(tmp_path / "no-corpora"),
-        "HF_HUB_OFFLINE": "1",
-        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-    }
-    log = (tmp_path / "streamlit.log").open("wb")
-    cmd = [str(Path(sys.executable).parent / "streamlit"), "run", str(REPO / "app.py"), "--server.port", str(port),
-           "--server.headless", "true", "--server.fileWatcherType", "none"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{(tmp_path / 'streamlit.log').read_text()}")
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("streamlit did not answer /_stcore/health within 90 s")
-            time.sleep(0.3)
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        log.close()
-
-
 def _as_text(markdown: str) -> re.Pattern[str]:
     """The characters of `markdown` as the page shows them (an invisible word joiner may sit in `://`)."""
     return re.compile(re.escape(markdown).replace("://", ":\u2060?//"))
@@ -119,9 +74,9 @@ def test_stored_answer_fetches_no_remote_image(tmp_path: Path, tracker: tuple[in
     result = PipelineResult(pipeline="rag", label="RAG", answer=answer, sources=[source], total_s=1.0)
     save_comparison(settings, "How many days of leave?", "hr", {"rag": result})
 
-    app = _app(tmp_path, free_port())
-    url = next(app)
-    try:
+    # no corpora: no demo index to build, the app is ready at once
+    with running_app(tmp_path, extra_env={"TRIPTYCH_CORPORA_DIR": str(tmp_path / "no-corpora")}, startup_s=90) as app:
+        url = app.url
         with api.sync_playwright() as pw:
             browser = chromium(pw, tmp_path / "chromium-profile")
             try:
@@ -142,6 +97,4 @@ def test_stored_answer_fetches_no_remote_image(tmp_path: Path, tracker: tuple[in
                 page.screenshot(path=str(OUTPUT / "browser_output_history.png"), full_page=True)
             finally:
                 browser.close()
-    finally:
-        app.close()
     assert requests == [], f"the page requested {requests} from the planted host"
