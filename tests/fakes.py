@@ -101,3 +101,12 @@ class FakeRetriever:
         self.queries.append(query)
         hits = [c for c in self.chunks if c.score >= self.min_score]
         return hits[: k or len(hits)]
+
+
+def assert_consistent(index: Any) -> None:
+    """Every catalog record's chunk count is what is stored of its version, and nothing else is stored."""
+    records = index.documents()
+    metas = index.chunks.get(include=["metadatas"])["metadatas"]
+    stored = {r.doc_id: sum(m["doc_id"] == r.doc_id and m["version"] == r.version for m in metas) for r in records}
+    assert stored == {r.doc_id: r.chunks for r in records}
+    assert len(metas) == sum(r.chunks for r in records)

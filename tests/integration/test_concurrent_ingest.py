@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from triptych.index import DomainIndex, chroma_client, open_index
+from tests.fakes import assert_consistent
+from triptych.index import chroma_client, open_index
 from triptych.ingest import ingest_paths
 from triptych.settings import Settings
 from triptych.testing import HashEmbedder
@@ -101,15 +102,6 @@ def write_docs(folder: Path, prefix: str, n: int) -> list[Path]:
 
 def settings_for(tmp: Path) -> Settings:
     return Settings(_env_file=None, chroma_path=tmp / "indexes", data_dir=tmp / "data")  # type: ignore[call-arg]
-
-
-def assert_consistent(index: DomainIndex) -> None:
-    """Every catalog record's chunk count is what is stored of its version, and nothing else is stored."""
-    records = index.documents()
-    metas = index.chunks.get(include=["metadatas"])["metadatas"]
-    stored = {r.doc_id: sum(m["doc_id"] == r.doc_id and m["version"] == r.version for m in metas) for r in records}
-    assert stored == {r.doc_id: r.chunks for r in records}
-    assert len(metas) == sum(r.chunks for r in records)
 
 
 def test_two_processes_ingesting_into_one_domain_at_once_lose_nothing(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import chromadb
 import pytest
 
+from tests.fakes import assert_consistent
 from triptych.documents.chunking import ChunkingConfig
 from triptych.documents.validation import Limits
 from triptych.index import (
@@ -231,15 +232,6 @@ def test_index_survives_a_restart(tmp_path: Path) -> None:
     client = chromadb.PersistentClient(path=str(tmp_path / "indexes"), settings=chroma_settings())
     again = DomainIndex(client, "persist", "hash-256", create=False)
     assert again.count_documents() == 2
-
-
-def assert_consistent(index: DomainIndex) -> None:
-    """Every catalog record's chunk count is what is stored of its version, and nothing else is stored."""
-    records = index.documents()
-    metas = index.chunks.get(include=["metadatas"])["metadatas"]
-    stored = {r.doc_id: sum(m["doc_id"] == r.doc_id and m["version"] == r.version for m in metas) for r in records}
-    assert stored == {r.doc_id: r.chunks for r in records}
-    assert len(metas) == sum(r.chunks for r in records)
 
 
 def test_a_document_that_lost_chunks_is_indexed_again_not_reported_unchanged() -> None:
