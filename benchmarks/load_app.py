@@ -8,6 +8,9 @@ into new domains on the Documents page. Prints one JSON object: comparisons fini
 peak resident memory of the app and of the model servers.
 
     .venv/bin/python benchmarks/load_app.py --duration 300 --sessions 4
+
+With --data-dir naming a folder where `triptych finetune --domain D` has run (same --chroma-path),
+the fine-tuned column answers too; otherwise it says the domain is not fine-tuned yet.
 """
 
 from __future__ import annotations
@@ -167,6 +170,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=4, help="browser sessions asking questions")
     parser.add_argument("--domain", default="hr_handbook")
     parser.add_argument("--chroma-path", type=Path, help="reuse built indexes (default: build fresh ones)")
+    parser.add_argument("--data-dir", type=Path, help="reuse a data folder, e.g. with the domain's adapter trained")
     parser.add_argument("--no-upload", action="store_true", help="without the uploading session")
     args = parser.parse_args()
 
@@ -174,7 +178,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="triptych-load-") as tmp_name:
         tmp = Path(tmp_name)
         env = {"TRIPTYCH_AUTOTRAIN": "false"}  # questions only: training is measured by its own benchmark
-        with running_app(tmp, chroma_path=args.chroma_path, extra_env=env) as app:
+        with running_app(tmp, chroma_path=args.chroma_path, data_dir=args.data_dir, extra_env=env) as app:
             sampler = Sampler(app)
             sampler.start()
             started = time.monotonic()
@@ -202,7 +206,7 @@ def main() -> None:
             for t in threads:
                 t.join(timeout=args.duration + ANSWER_TIMEOUT_S + 120)
             sampler.stop.set()
-            data_dir = tmp / "data"
+            data_dir = args.data_dir or tmp / "data"
             ids = [i for o in outs for i in o["ids"]]
             timings = [t for o in outs for t in o["timings"]]
             outcomes = history_outcomes(data_dir, ids)
