@@ -134,7 +134,10 @@ def uploader(app: RunningApp, until: float, out: dict, tmp: Path) -> None:
                 page.get_by_label("New domain name").fill(f"load_uploads_{run_tag}_{batch}")
                 page.get_by_label("New domain name").press("Enter")
                 page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(files)
-                page.get_by_role("button", name="Add to index").click()
+                expect(page.get_by_text(Path(files[-1]).name).first).to_be_visible(timeout=60_000)
+                add = page.get_by_role("button", name="Add to index")
+                expect(add).to_be_enabled(timeout=60_000)  # once the page has taken the new domain and the files
+                add.click()
                 done = page.get_by_text(re.compile(r"(\d+) stored, \d+ unchanged, \d+ refused"))
                 expect(done.first).to_be_visible(timeout=ANSWER_TIMEOUT_S * 1000)
                 stored = int(re.search(r"(\d+) stored", done.first.inner_text()).group(1))

@@ -220,12 +220,22 @@ def select_excerpts(
     return excerpts
 
 
+# Chat-template control tokens (`<|im_start|>`, `<|eot_id|>`...): in a passage they could open a turn of
+# their own once the server renders the template, so they never reach the model from a document.
+_CONTROL_TOKEN = re.compile(r"<\|[^<>|\s]{1,40}\|>")
+
+
+def as_data(text: str) -> str:
+    """Document text as it may go into a prompt: without chat-template control tokens."""
+    return _CONTROL_TOKEN.sub(" ", text)
+
+
 def excerpts_context(excerpts: Sequence[Excerpt]) -> str:
-    """The excerpts as the model sees them: `[n] (heading)` then the sentences, one block each."""
+    """The excerpts as the model sees them: `[n] (heading)` then the sentences, one block each (as data)."""
     blocks = []
     for e in excerpts:
-        head = f"[{e.n}] ({e.heading})" if e.heading else f"[{e.n}]"
-        blocks.append(f"{head}\n{e.text}")
+        head = f"[{e.n}] ({as_data(e.heading)})" if e.heading else f"[{e.n}]"
+        blocks.append(f"{head}\n{as_data(e.text)}")
     return "\n\n".join(blocks)
 
 
