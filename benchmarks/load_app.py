@@ -133,6 +133,9 @@ def uploader(app: RunningApp, until: float, out: dict, tmp: Path) -> None:
                 select(page, "Domain", "(new domain…)")
                 page.get_by_label("New domain name").fill(f"load_uploads_{run_tag}_{batch}")
                 page.get_by_label("New domain name").press("Enter")
+                # files given while that rerun is in flight are dropped by the page: wait for it to end
+                empty = page.get_by_text(re.compile(rf"No documents in load_uploads_{run_tag}_{batch} yet"))
+                expect(empty).to_be_visible(timeout=60_000)
                 page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(files)
                 expect(page.get_by_text(Path(files[-1]).name).first).to_be_visible(timeout=60_000)
                 add = page.get_by_role("button", name="Add to index")

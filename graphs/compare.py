@@ -100,6 +100,14 @@ class Comparison:
             self._retrievers[domain] = self._retriever_for(domain)
         return self._retrievers[domain]
 
+    def seen_in_training(self, spec: PipelineSpec, domain: str, question: str) -> bool | None:
+        """Whether the adapter answering for `spec` was trained on this question (normalised text match)."""
+        from triptych.evaluate.training_overlap import adapter_run_id, question_key, training_questions
+
+        run = adapter_run_id(self.settings, spec.id, domain)
+        trained = training_questions(self.settings, run) if run else None
+        return None if trained is None else question_key(question) in trained
+
     def forget_retriever(self, domain: str) -> None:
         """Drop a domain's cached retriever after its documents change (its keyword index is built once)."""
         self._retrievers.pop(domain, None)
@@ -153,6 +161,8 @@ class Comparison:
         try:
             state = await asyncio.wait_for(body(), timeout)
             result = PipelineResult.from_state(spec.id, spec.label, state, setup_s=setup[0])
+            if spec.uses_adapter and domain and result.answer:
+                result.seen_in_training = await asyncio.to_thread(self.seen_in_training, spec, domain, question)
         except TimeoutError:
             result = PipelineResult(
                 spec.id,

@@ -34,6 +34,8 @@ class PipelineResult:
     notice: str | None = None  # a remark that is not an error (e.g. 'not fine-tuned yet')
     finish_reason: str | None = None  # as the endpoint reported it ("stop", "length"); None: fixed or not run
     cut_short: str | None = None  # why the answer is incomplete; None when the model finished it
+    # a fine-tuned pipeline only: whether its adapter was trained on this very question (None: no adapter)
+    seen_in_training: bool | None = None
     found_in: list[int] = field(default_factory=list)  # sources holding the answer's words (matched, not cited)
     error: str | None = None
 

@@ -131,3 +131,16 @@ def test_an_adapter_without_a_recorded_training_set_is_headlined_by_all_its_answ
     assert (h.basis, h.metrics["correct"], h.split_missing) == ("all", 0.5, True)
     assert counts_text(h) == "n=4 (seen / unseen not recorded)"
     assert {a["miss_cause"] for a in outcome.run.answers()} == {None, "wrong"}  # not "unseen fact": unknown
+
+
+def test_the_compare_column_says_whether_its_adapter_trained_on_the_question(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+    write_adapter_run(settings, "hr", "run-1", TRAINED)
+    chat = Scripted(replies=REPLIES["finetuned"])
+    runner = Comparison(settings, prepare=lambda spec, domain, gate: PipelineContext(chat=chat, model="ft"))
+    trained = runner.run("Which weekday is the anchor day?", "hr", ["finetuned", "prompt"])
+    assert trained["finetuned"].seen_in_training is True
+    assert trained["prompt"].seen_in_training is None  # no adapter, nothing to say
+    new = runner.run("When is the office closed?", "hr", ["finetuned"])["finetuned"]
+    assert new.seen_in_training is False
+    assert new.to_dict()["seen_in_training"] is False  # kept in the history

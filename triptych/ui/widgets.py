@@ -171,6 +171,10 @@ def render_final(box: Any, stats: Any, result: PipelineResult) -> None:
             st.caption(f":material/find_in_page: found in {where}: the answer's words occur there (matched, not cited)")
         if result.notice:
             st.caption(result.notice)
+        if result.seen_in_training:
+            st.caption(":material/school: this question was in its training data: it may have memorised the answer")
+        elif result.seen_in_training is False:
+            st.caption(":material/fiber_new: a question it never trained on")
         if result.cut_short:  # never shown as if complete
             st.warning(f"Incomplete answer: {escape_markdown(result.cut_short)}", icon=":material/content_cut:")
     stats.markdown(timing_badges(result))
