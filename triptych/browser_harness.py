@@ -126,4 +126,5 @@ def select(page: Any, label: str, option: str) -> None:
     """Pick `option` in the Streamlit selectbox labelled `label`."""
     box = page.get_by_test_id("stSelectbox").filter(has_text=label)
     box.locator("input").click()
+    box.locator("input").fill(option)  # filter first: a long list shows only some of its options
     page.get_by_role("option", name=option, exact=True).first.click()
