@@ -224,6 +224,9 @@ class Settings(BaseSettings):
     finetune_batch_size: int = Field(default=8, ge=1, le=256)
     finetune_max_steps: int = Field(default=0, ge=0, description="Stop after this many steps; 0: no limit.")
     finetune_seed: int = 0
+    finetune_max_grad_norm: float = Field(
+        default=0.0, ge=0, description="Clip the gradient norm to this before each step; 0: no clipping."
+    )
     finetune_checkpoint_every: int = Field(default=20, ge=1, description="Steps between resumable checkpoints.")
     finetune_max_example_tokens: int = Field(default=512, ge=16, description="Longest allowed training example.")
     finetune_paraphrases: bool = Field(default=True, description="Also train on the questions' paraphrases.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,22 @@ def test_lora_initialisation_is_seeded() -> None:
     a = lora_weights(make_peft_model(tiny_model(), CONFIG))
     b = lora_weights(make_peft_model(tiny_model(), CONFIG))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_gradient_clipping_bounds_every_step_when_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    norms: list[float] = []
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def recording(params, max_norm, *a, **kw):  # noqa: ANN001, ANN202
+        params = list(params)
+        norms.append(float(clip(params, max_norm, *a, **kw)))  # the norm before clipping
+        after = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
+        assert float(after) <= max_norm * 1.001
+        return torch.tensor(norms[-1])
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", recording)
+    train_lora(make_peft_model(tiny_model(), CONFIG), CharTokenizer(), CONVERSATIONS, CONFIG, tmp_path / "off")
+    assert norms == []  # off by default (TRIPTYCH_FINETUNE_MAX_GRAD_NORM=0)
+    clipped = replace(CONFIG, max_grad_norm=0.05)
+    train_lora(make_peft_model(tiny_model(), clipped), CharTokenizer(), CONVERSATIONS, clipped, tmp_path / "on")
+    assert len(norms) == 6 and max(norms) > 0.05  # every step, and it did cut some

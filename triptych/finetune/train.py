@@ -41,6 +41,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 20
     max_example_tokens: int = 512
+    max_grad_norm: float = 0.0  # clip the gradient's norm to this before each step; 0: no clipping
     target_modules: tuple[str, ...] = TARGET_MODULES
 
     @classmethod
@@ -56,6 +57,7 @@ class TrainConfig:
             "seed": settings.finetune_seed,
             "checkpoint_every": settings.finetune_checkpoint_every,
             "max_example_tokens": settings.finetune_max_example_tokens,
+            "max_grad_norm": settings.finetune_max_grad_norm,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -198,6 +200,8 @@ def train_lora(
         batch = {k: v.to(device) for k, v in _collate([encoded[i] for i in schedule[result.steps]], pad_id).items()}
         loss = model(**batch).loss
         loss.backward()
+        if config.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -219,7 +223,7 @@ def train_lora(
 def _resume(model: Any, optimizer: Any, scheduler: Any, ckpt: Path, config: TrainConfig, result: TrainResult) -> None:
     """Continue from the checkpoint in `ckpt` (ValueError if it was made with another configuration)."""
     state = runstore.read_json(ckpt / "state.json")
-    saved = state["config"]
+    saved = {"max_grad_norm": 0.0, **state["config"]}  # checkpoints from before clipping existed: none
     if {k: v for k, v in saved.items() if k != "target_modules"} != {
         k: v for k, v in asdict(config).items() if k != "target_modules"
     }:
