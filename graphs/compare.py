@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from triptych.bridge import run_relaying
 from triptych.llm.queue import ModelQueue
 from triptych.llm.server import LocalModels, ModelServerError
 from triptych.settings import ConfigError, Settings
+
+log = logging.getLogger(__name__)
 
 EventKind = Literal["queued", "started", "token", "done"]
 
@@ -104,8 +107,12 @@ class Comparison:
         """Whether the adapter answering for `spec` was trained on this question (normalised text match)."""
         from triptych.evaluate.training_overlap import adapter_run_id, question_key, training_questions
 
-        run = adapter_run_id(self.settings, spec.id, domain)
-        trained = training_questions(self.settings, run) if run else None
+        try:
+            run = adapter_run_id(self.settings, spec.id, domain)
+            trained = training_questions(self.settings, run) if run else None
+        except (OSError, ValueError) as exc:  # an unreadable training file: say nothing rather than fail the answer
+            log.warning("cannot tell whether %s trained on the question: %s", spec.id, exc)
+            return None
         return None if trained is None else question_key(question) in trained
 
     def forget_retriever(self, domain: str) -> None:
