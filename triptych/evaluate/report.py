@@ -103,14 +103,21 @@ def bar_chart(title: str, groups: Sequence[str], series: dict[str, list[float | 
             )
             y += bar_h
         y += gap
-    for si, pipeline in enumerate(series):
-        lx, ly = (si % 4) * 150, y + 8 + 18 * (si // 4)
-        parts.append(
-            f'<rect x="{lx}" y="{ly}" width="12" height="12" fill="{color(pipeline, si)}"/>'
-            f'<text x="{lx + 16}" y="{ly + 11}" font-size="12">{escape(pipeline)}</text>'
-        )
+    parts += _legend([(p, color(p, si)) for si, p in enumerate(series)], y + 8)
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _legend(items: Sequence[tuple[str, str]], top: float) -> list[str]:
+    """SVG legend entries (a colour square and its name), four to a row, from `top` down."""
+    parts = []
+    for i, (name, fill) in enumerate(items):
+        lx, ly = (i % 4) * 150, top + 18 * (i // 4)
+        parts.append(
+            f'<rect x="{lx}" y="{ly}" width="12" height="12" fill="{fill}"/>'
+            f'<text x="{lx + 16}" y="{ly + 11}" font-size="12">{escape(name)}</text>'
+        )
+    return parts
 
 
 def worst_misses(answers: Sequence[dict[str, Any]], pipeline: str, n: int = 5) -> list[dict[str, Any]]:
@@ -229,12 +236,7 @@ def stacked_causes_chart(title: str, rows: dict[str, dict[str, int]]) -> str:
         total = sum(counts.values())
         parts.append(f'<text x="{x + 4:.1f}" y="{y + bar_h - 5}" font-size="11">{total}</text>')
         y += bar_h + gap
-    for i, cause in enumerate(causes_seen):
-        lx, ly = (i % 4) * 150, y + 4 + 18 * (i // 4)
-        parts.append(
-            f'<rect x="{lx}" y="{ly}" width="12" height="12" fill="{CAUSE_COLORS[cause]}"/>'
-            f'<text x="{lx + 16}" y="{ly + 11}" font-size="12">{escape(cause)}</text>'
-        )
+    parts += _legend([(c, CAUSE_COLORS[c]) for c in causes_seen], y + 4)
     parts.append("</svg>")
     return "".join(parts)
 
