@@ -62,3 +62,27 @@ def test_source_text_is_escaped_too() -> None:
     rendered = MarkdownIt("commonmark").render(md)
     assert "<img" not in rendered and "<a " not in rendered
     assert "ops\u2060\\@evil\\.example" in md and "http\\:\u2060//" in md  # no GFM autolinks
+
+
+def test_source_cards_read_as_text_not_markdown_syntax() -> None:
+    from triptych.ui.widgets import readable_source
+
+    chunk = (
+        "## 4. Annual leave\n\n**Full-time employees** get `25` days.\n- Part-time: pro rata.\n"
+        "| a | b |\n|---|:---:|\n| 1 | 2 |"
+    )
+    text = readable_source(chunk)
+    assert text.startswith("4. Annual leave\n\nFull-time employees get 25 days.\nPart-time: pro rata.")
+    assert "##" not in text and "**" not in text and "`" not in text and "---" not in text
+    assert "| 1 | 2 |" in text  # table cells keep their separators: only the rule line goes
+    # a multiplication or a lone asterisk is text, not emphasis
+    assert readable_source("2 * 3 = 6 and a*b") == "2 * 3 = 6 and a*b"
+
+
+def test_supporting_span_ignores_common_words() -> None:
+    chunk = "The policy and the rules are there for all of them. Leave is 25 days per year."
+    span = supporting_span(chunk, "The rules and the policy.")  # 'policy' and 'rules' match
+    assert span is not None and chunk[span[0] : span[1]] == "The policy and the rules are there for all of them."
+    assert supporting_span(chunk, "They are there for all.") is None  # only common words in common
+    span = supporting_span(chunk, "25 days")
+    assert span is not None and chunk[span[0] : span[1]] == "Leave is 25 days per year."

@@ -85,9 +85,32 @@ def timing_badges(result: PipelineResult) -> str:
 # --- sources --------------------------------------------------------------------------------------
 
 
+# Markdown syntax of the source documents (headings, emphasis, code marks, table rules), removed for reading.
+_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.MULTILINE)
+_EMPHASIS = re.compile(r"(\*\*|__|`+)(?=\S)(.+?)(?<=\S)\1", re.DOTALL)
+_LIST_OR_QUOTE = re.compile(r"^[ \t]*(?:[-*+]|>)[ \t]+", re.MULTILINE)
+_TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$", re.MULTILINE)
+# Words too common to say that a sentence supports an answer.
+_STOPWORDS = frozenset(
+    "the and for are was were has have had not but with from that this these those its into than then there "
+    "their they them what which who whom when where why how all any can may must shall will would should "
+    "does did our you your per each also only".split()
+)
+
+
+def readable_source(chunk: str) -> str:
+    """A chunk as a person reads it on a source card: the document's markdown marks (`## `, `**`, list
+    bullets, table rules) removed, words and line order kept. Still escaped before rendering."""
+    text = _TABLE_RULE.sub("", chunk)
+    text = _HEADING.sub("", text)
+    text = _LIST_OR_QUOTE.sub("", text)
+    return _EMPHASIS.sub(r"\2", text)
+
+
 def supporting_span(chunk: str, answer: str) -> tuple[int, int] | None:
-    """Offsets (in `chunk`) of the sentence that shares the most words with the answer, if any does."""
-    answer_words = {w.lower() for w in _WORD.findall(answer) if len(w) > 2}
+    """Offsets (in `chunk`) of the sentence that shares the most words with the answer, if any does.
+    Common words (the, and, with ...) do not count; numbers do."""
+    answer_words = {w.lower() for w in _WORD.findall(answer) if (len(w) > 2 or w.isdigit())} - _STOPWORDS
     if not answer_words:
         return None
     best, best_hits, pos = None, 0, 0
@@ -136,7 +159,8 @@ def render_sources(sources: Sequence[Chunk], answer: str) -> None:
         st.markdown(source_heading(s))
         if warning := injection_warning(s):
             st.warning(warning, icon=":material/warning:")
-        st.markdown(highlighted_markdown(s.text, supporting_span(s.text, answer)))
+        text = readable_source(s.text)
+        st.markdown(highlighted_markdown(text, supporting_span(text, answer)))
         st.caption(f"{escape_markdown(s.source)} · characters {s.start}–{s.end}")
 
 
