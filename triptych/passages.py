@@ -28,9 +28,11 @@ from triptych.retrieval import tokenize
 
 # A sentence ends at . ! ? (or a closing quote/bracket after them) followed by white space. Lines
 # are joined (documents are often hard-wrapped) except where a line starts or ends a block: a blank
-# line, a heading, a list item or a table row stands alone.
+# line, a heading, a list item or a table row (any line with a `|`) stands alone.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
-_BLOCK_LINE = re.compile(r"\s*(#{1,6}\s|[-*+\u2022]\s|\d+[.)]\s|\|)")
+_BLOCK_LINE = re.compile(r"\s*(#{1,6}\s|[-*+\u2022]\s|\d+[.)]\s)|.*\|")
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")  # |---|:---:|
 _MIN_SENTENCE_CHARS = 3
 _CITATION = re.compile(r"\[\d+\]")
 
@@ -83,7 +85,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         for end in ends:
             piece = text[pos:end]
             s, e = pos + len(piece) - len(piece.lstrip()), pos + len(piece.rstrip())
-            if e - s >= _MIN_SENTENCE_CHARS:
+            if e - s >= _MIN_SENTENCE_CHARS and not _TABLE_RULE.match(text[s:e]):
                 spans.append((s, e))
             pos = end
     return spans
@@ -212,12 +214,40 @@ def select_excerpts(
             spent += cost
             if spent >= config.budget_tokens:
                 break
+    chosen |= _headers_of_chosen_rows(sentences, chosen, {source.n: source.text for source in sources})
     excerpts = []
     for source in sources:
         kept = tuple(s for s in sentences if s.n == source.n and (s.n, s.index) in chosen)
         if kept:
             excerpts.append(Excerpt(source.n, _heading(source, config.with_title), kept, source.text))
     return excerpts
+
+
+def _headers_of_chosen_rows(
+    sentences: list[Sentence], chosen: set[tuple[int, int]], texts: dict[int, str]
+) -> set[tuple[int, int]]:
+    """The header row of each table a chosen row belongs to: '2024 | 12' means little without
+    'Year | Revenue'. A table is a run of `|` lines with no blank line between them; its first line
+    in the chunk is taken as its header (a few tokens over the budget at most)."""
+    headers: set[tuple[int, int]] = set()
+    header: Sentence | None = None
+    previous: Sentence | None = None
+    for s in sentences:
+        row = "|" in s.text
+        joined = (
+            previous is not None
+            and previous.n == s.n
+            and "|" in previous.text
+            and not _BLANK_LINE.search(texts[s.n][previous.end : s.start])
+        )
+        if row and not joined:
+            header = s
+        if row and header is not None and (s.n, s.index) in chosen and header is not s:
+            headers.add((header.n, header.index))
+        if not row:
+            header = None
+        previous = s
+    return headers
 
 
 # Chat-template control tokens (`<|im_start|>`, `<|eot_id|>`...): in a passage they could open a turn of

@@ -154,3 +154,19 @@ def test_found_in_ignores_words_the_answer_repeats_from_the_question() -> None:
     assert found_in(echo, sources, question) == []
     right = "The Leipzig production floor of Halden Robotics has its summer shutdown in calendar weeks 32 and 33."
     assert found_in(right, sources, question) == [2]
+
+
+def test_a_table_row_is_chosen_alone_with_its_header() -> None:
+    table = (
+        "Retention periods are listed below.\n\n"
+        "Record | Period | Starts at\n|---|---|---|\n"
+        "Insider lists | 5 years | date drawn up\n"
+        "CCTV recordings (Luxembourg office) | 30 days | date of recording\n"
+        "Marketing consents | 2 years | withdrawal\n"
+    )
+    excerpts = select_excerpts("How long are CCTV recordings kept?", [Chunk(1, table)], SelectionConfig(budget_tokens=20))
+    assert len(excerpts) == 1
+    text = excerpts[0].text
+    assert "CCTV recordings (Luxembourg office) | 30 days" in text
+    assert text.startswith("Record | Period | Starts at")  # the header names the columns
+    assert "5 years" not in text and "2 years" not in text and "---" not in text  # other rows, the rule: left out
