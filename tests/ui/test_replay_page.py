@@ -82,3 +82,10 @@ def test_compare_columns_are_marked_live(app_env: Path, monkeypatch) -> None:  #
     assert not at.exception, at.exception
     text = markdown_text(at)
     assert text.count(":red-badge[:material/sensors: LIVE]") == 3 and "REPLAY" not in text
+
+
+def test_replay_is_one_click_from_compare(app_env: Path) -> None:  # noqa: F811
+    at = AppTest.from_file(str(Path(PAGE).parents[2] / "app.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    links = [(e.proto.label, e.proto.page) for e in at.get("page_link")]
+    assert links == [("Replay a recorded demo (no model needed)", "replay_page")]
