@@ -12,6 +12,7 @@ from triptych.cli_common import cli_settings as _settings
 from triptych.cli_common import fail as _fail
 
 if TYPE_CHECKING:
+    from graphs.result import PipelineResult
     from triptych.demo_pack import DemoPack, RecordedComparison
     from triptych.demo_record import QuestionToRecord
     from triptych.settings import Settings
@@ -151,6 +152,12 @@ def show(pack_file: Annotated[Path, typer.Argument(help="A demo pack file", exis
     typer.echo(f"{pack_file}: recorded {pack.created_at} on domain {pack.domain} (Triptych {pack.triptych_version})")
     typer.echo(f"models: {pack.describe_models()}")
     for comp in pack.comparisons:
-        answered = ", ".join(f"{p} {'error' if r.error else f'{r.total_s or 0:.1f} s'}"
-                             for p, r in comp.results.items())  # fmt: skip
+        answered = ", ".join(f"{p} {outcome(r)}" for p, r in comp.results.items())
         typer.echo(f"  {comp.question}  [{answered}]")
+
+
+def outcome(result: PipelineResult) -> str:
+    """'error', its notice (e.g. not fine-tuned yet), or its total time."""
+    if result.error:
+        return "error"
+    return f"{result.total_s or 0:.1f} s" if result.answer else f"no answer: {result.notice or 'empty'}"

@@ -84,8 +84,9 @@ def test_a_pack_reformatted_but_not_changed_still_plays(tmp_path: Path) -> None:
         lambda body: body["comparisons"][0]["results"]["prompt"].update(answer="25 days."),  # a better answer
         lambda body: body["comparisons"][0]["events"][1].__setitem__(0, 0.05),  # a faster first token
         lambda body: body["models"].update(prompt=["gpt-4o"]),  # another model's name
+        lambda body: body["comparisons"][0]["events"][1].__setitem__(0, float("nan")),  # not even a number
     ],
-    ids=["answer", "timing", "model"],
+    ids=["answer", "timing", "model", "nan"],
 )
 def test_a_pack_edited_by_hand_is_refused(tmp_path: Path, edit) -> None:  # type: ignore[no-untyped-def]
     path = write_pack(a_pack(), tmp_path / "demo.json")
@@ -132,20 +133,21 @@ def test_keys_are_never_written_into_a_pack(tmp_path: Path, clean_env: Path, mon
 
 
 def test_the_recorder_captures_the_time_of_every_token() -> None:
-    runner = scripted({"prompt": 0.06, "rag": 0.02, "finetuned": 0.0})
+    runner = scripted({"prompt": 0.15, "rag": 0.01, "finetuned": 0.0})
     comp = record_comparison(runner, QuestionToRecord("How many days?", ["25 days"]), "hr_handbook",
                              ["prompt", "rag", "finetuned"])  # fmt: skip
-    for pid, delay in {"prompt": 0.06, "rag": 0.02}.items():
+    for pid, delay in {"prompt": 0.15, "rag": 0.01}.items():
         tokens = comp.tokens(pid)
         result = comp.results[pid]
         assert "".join(t.text for t in tokens) == result.answer == REPLIES[pid]
         assert len(tokens) == len(REPLIES[pid].split(" "))
         gaps = [b.t - a.t for a, b in zip(tokens, tokens[1:], strict=False)]
         assert min(gaps) >= delay * 0.8  # the words came `delay` apart, and so were they recorded
-        # the recorded first token is the one the result timed (the pipeline starts as the comparison does)
-        assert tokens[0].t == pytest.approx(result.ttft_s, abs=0.05)
+        # the recorded first token is the one the result timed (after the pipeline's setup), not a poll later
+        first_due = (result.setup_s or 0.0) + result.ttft_s
+        assert first_due - 0.01 <= tokens[0].t <= first_due + 0.25
         done = next(e for e in comp.events if e.pipeline == pid and e.kind == "done")
-        assert done.t >= tokens[-1].t and done.t == pytest.approx(result.total_s, abs=0.05)
+        assert done.t >= tokens[-1].t and done.t >= result.total_s - 0.01
     # the slow pipeline's tokens are spread over its reply, the interleaving of the three is kept
     assert comp.tokens("prompt")[-1].t > comp.tokens("rag")[-1].t
     assert [e.t for e in comp.events] == sorted(e.t for e in comp.events)
