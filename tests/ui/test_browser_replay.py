@@ -97,6 +97,7 @@ def replay_in_browser(api, app: RunningApp, tmp_path: Path, recorded: dict, shot
             expect(page.get_by_text("Gold answer").first).to_be_visible()
             assert not page.get_by_test_id("stException").count()
             page.screenshot(path=str(shot), full_page=True)
+            upload_packs(expect, page, tmp_path)
             return played_s
         except BaseException:
             page.screenshot(path=str(OUTPUT / "browser_replay_failure.png"), full_page=True)
@@ -104,3 +105,20 @@ def replay_in_browser(api, app: RunningApp, tmp_path: Path, recorded: dict, shot
             raise
         finally:
             browser.close()
+
+
+def upload_packs(expect, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A colleague's copy, uploaded: refused once edited by hand, played when unchanged."""
+    original = tmp_path / "data" / "packs" / "board-demo.json"
+    edited = tmp_path / "edited.json"
+    edited.write_text(original.read_text().replace("About twenty days.", "Exactly 25 days."))
+    page.get_by_text("Upload a pack").click()
+    dropzone = page.get_by_test_id("stFileUploaderDropzoneInput")
+    dropzone.set_input_files(str(edited))
+    expect(page.get_by_text(re.compile(r"edited\.json was changed after recording"))).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("button", name=re.compile("Play"))).to_have_count(0)
+    dropzone.set_input_files(str(original))  # one file at a time: it takes the edited one's place
+    expect(page.get_by_text(re.compile(r"models: prompt: fake-prompt"))).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name=re.compile("Play")).click()
+    expect(page.get_by_text(re.compile(r"REPLAY$"))).to_have_count(3, timeout=30_000)
+    expect(page.get_by_text("About twenty days.", exact=True)).to_be_visible(timeout=30_000)
