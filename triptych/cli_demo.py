@@ -63,7 +63,7 @@ def record(
     if out is None:
         folder = packs_dir(settings)
         out = folder / f"{new_run_id(domain, folder)}.json"
-    recorded = record_with_progress(settings, domain, asked, chosen)
+    recorded, interrupted = record_with_progress(settings, domain, asked, chosen)
     pack = save(settings, recorded, domain, out)
     failed = sum(1 for c in pack.comparisons for r in c.results.values() if r.error)
     typer.echo(f"recorded {len(pack.comparisons)} question(s) into {out}")
@@ -71,6 +71,8 @@ def record(
     if failed:
         typer.secho(f"{failed} answer(s) are errors: they replay as errors", fg=typer.colors.YELLOW, err=True)
     typer.echo("replay it on the app's Replay page (packs folder, or upload the file)")
+    if interrupted:
+        raise typer.Exit(130)
 
 
 def questions_to_record(settings: Settings, domain: str, path: Path | None) -> list[QuestionToRecord]:
@@ -92,8 +94,11 @@ def questions_to_record(settings: Settings, domain: str, path: Path | None) -> l
 
 def record_with_progress(
     settings: Settings, domain: str, asked: list[QuestionToRecord], pipelines: list[str]
-) -> list[RecordedComparison]:
-    """Record each question with a progress bar on stderr; Ctrl-C keeps what is recorded so far."""
+) -> tuple[list[RecordedComparison], bool]:
+    """Record each question with a progress bar on stderr; Ctrl-C keeps what is recorded so far.
+
+    Returns the recorded comparisons and whether Ctrl-C cut the recording short.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -102,6 +107,7 @@ def record_with_progress(
     from triptych.llm.server import LocalModels
 
     recorded: list[RecordedComparison] = []
+    interrupted = False
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     models = LocalModels(settings)
     try:
@@ -123,9 +129,10 @@ def record_with_progress(
         typer.secho(f"interrupted after {len(recorded)} question(s)", fg=typer.colors.YELLOW, err=True)
         if not recorded:
             raise typer.Exit(130) from None
+        interrupted = True
     finally:
         models.close()
-    return recorded
+    return recorded, interrupted
 
 
 def save(settings: Settings, recorded: list[RecordedComparison], domain: str, out: Path) -> DemoPack:

@@ -199,3 +199,28 @@ def test_demo_record_writes_a_pack_with_progress_and_demo_show_refuses_an_edited
     out.write_text(out.read_text().replace("About twenty days.", "Exactly 25 days."))
     refused = cli.invoke(app, ["demo", "show", str(out)])
     assert refused.exit_code == 2 and "was changed after recording" in refused.output
+
+
+def test_demo_record_interrupted_keeps_the_questions_already_recorded(clean_env: Path, monkeypatch) -> None:
+    import graphs.compare
+    import triptych.demo_record
+    from triptych.cli import app
+
+    monkeypatch.setattr(graphs.compare, "Comparison", lambda s, local=None: scripted({"prompt": 0.0}))
+    real = triptych.demo_record.record_comparison
+    calls = []
+
+    def interrupted_at_the_second(*args, **kw):  # type: ignore[no-untyped-def]
+        calls.append(args[1].question)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(triptych.demo_record, "record_comparison", interrupted_at_the_second)
+    (clean_env / "q.txt").write_text("First?\nSecond?\nThird?\n")
+    out = clean_env / "partial.json"
+    done = CliRunner().invoke(app, ["demo", "record", "-d", "hr_handbook", "--questions", "q.txt",
+                                    "--pipelines", "prompt", "-o", str(out)])  # fmt: skip
+    assert done.exit_code == 130, done.output  # cut short, as Ctrl-C says, but what was recorded is saved
+    assert "interrupted after 1 question(s)" in done.output and f"recorded 1 question(s) into {out}" in done.output
+    assert [c.question for c in read_pack(out).comparisons] == ["First?"]
