@@ -45,6 +45,11 @@ from triptych.cli_eval import eval_app  # noqa: E402
 
 app.add_typer(eval_app, name="eval")
 
+# Demo packs: `triptych demo record|show` (in triptych/cli_demo.py).
+from triptych.cli_demo import demo_app  # noqa: E402
+
+app.add_typer(demo_app, name="demo")
+
 
 @app.command("serve-model")
 def serve_model(

@@ -16,6 +16,7 @@ from triptych.history import HistoryRecord, save_comparison
 from triptych.ingest import known_domains
 from triptych.qa import domain_qa
 from triptych.ui import resources
+from triptych.ui.replay_view import link_to_replay
 from triptych.ui.widgets import (
     column_header,
     escape_markdown,
@@ -27,6 +28,7 @@ from triptych.ui.widgets import (
 
 settings = resources.page_start("Triptych")
 st.caption("One question, three ways to answer it: prompt engineering, retrieval (RAG) and fine-tuning.")
+link_to_replay()  # recorded demos play back without the model
 resources.demo_indexes_ready(settings)
 
 domains = known_domains(settings)
@@ -109,7 +111,7 @@ def stream_comparison(q: str, dom: str | None, pipelines: list[str]) -> dict[str
     boxes, stats, texts = {}, {}, {p: "" for p in pipelines}
     for col, pid in zip(columns, pipelines, strict=True):
         with col:
-            column_header(PIPELINES[pid].label, PIPELINES[pid].what_changed)
+            column_header(PIPELINES[pid].label, PIPELINES[pid].what_changed, mode="LIVE")
             stats[pid] = st.empty()
             boxes[pid] = st.empty()
         stats[pid].caption("waiting…")
@@ -153,5 +155,5 @@ if submitted and not busy:
 elif (last := st.session_state.get("compare_last")) is not None:
     st.caption(f"Last comparison: {escape_markdown(last.question)} ({escape_markdown(last.domain or 'no domain')})")
     gold = gold_for(last.question, last.domain)
-    render_results(last.results, show_prompt=show_prompt, gold_answers=gold)
+    render_results(last.results, show_prompt=show_prompt, gold_answers=gold, mode="LIVE")
     show_gold(gold)

@@ -220,19 +220,27 @@ def render_details(
             render_messages(result.messages)
 
 
-def column_header(spec_label: str, what_changed: str) -> None:
-    """A column's title and its 'what changed' line."""
+# How a column's answer was made: asked now (LIVE) or played back from a demo pack (REPLAY).
+MODE_BADGES = {"LIVE": ":red-badge[:material/sensors: LIVE]", "REPLAY": ":violet-badge[:material/replay: REPLAY]"}
+
+
+def column_header(spec_label: str, what_changed: str, mode: str | None = None) -> None:
+    """A column's title and its 'what changed' line; `mode` ("LIVE" or "REPLAY") adds its badge."""
+    if mode:
+        st.markdown(MODE_BADGES[mode])
     st.subheader(spec_label)
     st.caption(f":material/tune: {escape_markdown(what_changed)}")
 
 
-def render_results(results: dict[str, PipelineResult], *, show_prompt: bool, gold_answers: Sequence[str] = ()) -> None:
+def render_results(
+    results: dict[str, PipelineResult], *, show_prompt: bool, gold_answers: Sequence[str] = (), mode: str | None = None
+) -> None:
     """A finished comparison, side by side (the static view of what the Compare page streamed)."""
     from graphs.registry import PIPELINES
 
     for col, (pid, result) in zip(st.columns(len(results)), results.items(), strict=True):
         with col:
             spec = PIPELINES.get(pid)
-            column_header(result.label, spec.what_changed if spec else "")
+            column_header(result.label, spec.what_changed if spec else "", mode)
             render_final(st.empty(), st.empty(), result)
             render_details(result, show_prompt=show_prompt, gold_answers=gold_answers, key=pid)
