@@ -164,7 +164,8 @@ def test_a_table_row_is_chosen_alone_with_its_header() -> None:
         "CCTV recordings (Luxembourg office) | 30 days | date of recording\n"
         "Marketing consents | 2 years | withdrawal\n"
     )
-    excerpts = select_excerpts("How long are CCTV recordings kept?", [Chunk(1, table)], SelectionConfig(budget_tokens=20))
+    question = "How long are CCTV recordings kept?"
+    excerpts = select_excerpts(question, [Chunk(1, table)], SelectionConfig(budget_tokens=20))
     assert len(excerpts) == 1
     text = excerpts[0].text
     assert "CCTV recordings (Luxembourg office) | 30 days" in text
