@@ -28,6 +28,7 @@ from triptych.settings import Settings
 from triptych.setups import (
     DEFAULT,
     PLACEHOLDERS,
+    TEMPLATE_NAMES,
     Setup,
     SetupError,
     load_setup,
@@ -415,3 +416,23 @@ def record_setup_lines(record: HistoryRecord) -> list[str]:
         label = record.results[key].label if key in record.results else key
         out.append(f"{label}: setup {column.get('name')} ({column.get('hash')})")
     return out
+
+
+def show_record_setups(record: HistoryRecord) -> None:
+    """For the History page: each setup a record used, in full (its exact prompts), in an expander."""
+    for setup_hash, setup in record.setups.get("used", {}).items():
+        with st.expander(f"Setup {setup.get('name')} ({setup_hash})"):
+            for where in TEMPLATE_NAMES:
+                section, field = where.split(".")
+                st.caption(where)
+                st.text(str((setup.get(section) or {}).get(field, "")))
+            rest = {k: v for k, v in setup.items() if k in ("generation", "retrieval")}
+            rest |= {p: {k: v for k, v in (setup.get(p) or {}).items() if k in ("endpoint", "few_shot", "adapter")}
+                     for p in ("prompt", "rag", "finetuned")}  # fmt: skip
+            st.json(rest, expanded=False)
+
+
+def record_setup_names(record: HistoryRecord) -> str:
+    """' · setup a, b' for a record's list entry (two answers to one question differ by their setups); ''."""
+    names = sorted({str(c.get("name")) for c in record.setups.get("columns", {}).values()})
+    return f" · setup {', '.join(names)}" if names else ""
