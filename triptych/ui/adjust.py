@@ -106,7 +106,10 @@ def _load(settings: Settings, name: str) -> Setup | None:
 
 
 def choose_setups(settings: Settings) -> tuple[Setup, Setup | None]:
-    """The 'Setup' and 'Compare with setup' selectboxes: the setup that answers, and optionally a second one."""
+    """The 'Setup' and 'Second setup' selectboxes: the setup that answers, and optionally a second one.
+
+    (No label here may contain 'Compare': the browser tests find the Compare button by that name.)
+    """
     names = setup_names(settings)
     if (pending := st.session_state.pop("setup_pending", None)) in names:
         st.session_state["setup"] = pending  # a setup just saved becomes the chosen one
@@ -114,7 +117,7 @@ def choose_setups(settings: Settings) -> tuple[Setup, Setup | None]:
     name = left.selectbox("Setup", names, key="setup", help="Prompts, retrieval knobs and adapter the columns use.")
     others = [n for n in names if n != name]
     other_name = right.selectbox(
-        "Compare with setup", [None, *others], key="setup_other", format_func=lambda n: n or "(none)",
+        "Second setup, side by side", [None, *others], key="setup_other", format_func=lambda n: n or "(none)",
         help="Each chosen pipeline again, under this setup, beside the first.",
     )  # fmt: skip
     base = _load(settings, name) or load_setup(settings, DEFAULT)
@@ -302,7 +305,8 @@ def show_columns(
             if column.key in before:
                 with st.container(key=f"before-{column.key}"):
                     st.caption(":material/history: Before")
-                    render_final(st.empty(), st.empty(), before[column.key])
+                    old_stats = st.empty()  # badges above the answer, as in the column below
+                    render_final(st.empty(), old_stats, before[column.key])
                 st.caption(":material/fiber_new: Now")
             stats[column.key] = st.empty()
             boxes[column.key] = st.empty()
