@@ -138,7 +138,8 @@ class Comparison:
         from triptych.evaluate.training_overlap import adapter_run_id, question_key, training_questions
 
         try:
-            run = adapter_run_id(self.settings, spec.id, domain)
+            picked = self.setup.finetuned.adapter if self.setup is not None else ""
+            run = picked or adapter_run_id(self.settings, spec.id, domain)
             trained = training_questions(self.settings, run) if run else None
         except (OSError, ValueError) as exc:  # an unreadable training file: say nothing rather than fail the answer
             log.warning("cannot tell whether %s trained on the question: %s", spec.id, exc)

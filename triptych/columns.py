@@ -68,9 +68,9 @@ async def arun_columns(
     Events carry the column's key as `pipeline`. A column under a second setup is labelled with its
     setup's name ("RAG · top4").
     """
-    groups: dict[str, list[Column]] = {}
+    groups: dict[tuple[str, str], list[Column]] = {}  # two names for one content still make two columns
     for column in columns:
-        groups.setdefault(column.setup.hash, []).append(column)
+        groups.setdefault((column.setup.hash, column.setup.name), []).append(column)
     keys = {c.key for c in columns}
     if len(keys) != len(columns):
         raise ValueError("two columns share a key")

@@ -82,6 +82,9 @@ def test_one_pipeline_under_two_setups_side_by_side() -> None:
     assert system_of(results["rag"]) == base.rag.system
     assert {e.pipeline for e in events if e.kind == "done"} == {"rag", "rag@terse"}
     assert calls == {"rag": 2}
+    # the same content under two names is still two columns
+    twin = run_columns(runner, "How many desks?", "office", columns_for(["rag"], terse, terse.renamed("twin")))
+    assert list(twin) == ["rag", "rag@twin"] and system_of(twin["rag"]) == system_of(twin["rag@twin"])
 
 
 def test_a_setup_changes_the_rag_user_turn_and_the_few_shot_count() -> None:
