@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import openai
 from langchain_core.runnables import RunnableConfig
@@ -30,9 +30,15 @@ from triptych.llm.queue import ModelQueue
 from triptych.llm.server import LocalModels, ModelServerError
 from triptych.settings import ConfigError, Settings
 
+if TYPE_CHECKING:
+    from triptych.setups import Setup
+
 log = logging.getLogger(__name__)
 
 EventKind = Literal["queued", "started", "token", "done"]
+# The settings that decide which retriever answers (one is kept per domain and combination).
+RETRIEVAL_FIELDS = ("embedding_model", "chunk_size", "chunk_overlap", "top_k", "min_score", "hybrid")
+MAX_SETUP_RUNNERS = 32  # runners kept for other setups (`Comparison.under`), oldest dropped first
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,9 @@ class Comparison:
     """Runs pipelines side by side. Create once per process; `stream()`/`run()` per question.
 
     `prepare(spec, domain, gate)` replaces how a pipeline's context is built (tests hand in fakes);
-    `retriever_for(domain)` how a domain's retriever is.
+    `retriever_for(domain)` how a domain's retriever is. Under a `setup` (triptych/setups.py) the
+    pipelines run with its settings, prompt texts, few-shot count and adapter; `under(setup)` gives a
+    runner for another setup that shares this one's models, queue and retrievers.
     """
 
     def __init__(
@@ -83,12 +91,18 @@ class Comparison:
         *,
         prepare: Prepare | None = None,
         retriever_for: Callable[[str], RetrieverLike | None] | None = None,
+        setup: Setup | None = None,
     ) -> None:
-        self.settings = settings
+        self.base_settings = settings
+        self.setup = setup
+        self.settings = setup.apply(settings) if setup is not None else settings
         self.local = local
+        self._custom = (prepare, retriever_for)
         self._prepare = prepare or self.prepare
         self._retriever_for = retriever_for or self._default_retriever
-        self._retrievers: dict[str, RetrieverLike | None] = {}
+        # Retrievers by domain and retrieval settings, shared with the runners of other setups (`under`).
+        self._retrievers: dict[tuple[str, tuple[Any, ...]], RetrieverLike | None] = {}
+        self._setups: dict[str, Comparison] = {}
         # One queue for the local models in the whole process: theirs when this runner has them.
         self.queue = local.queue if local is not None else ModelQueue(settings.local_concurrency)
 
@@ -98,17 +112,34 @@ class Comparison:
         return retriever_for(self.settings, domain)
 
     def retriever(self, domain: str) -> RetrieverLike | None:
-        """The domain's retriever (built once: the embedder and Chroma client are reused)."""
-        if domain not in self._retrievers:
-            self._retrievers[domain] = self._retriever_for(domain)
-        return self._retrievers[domain]
+        """The domain's retriever (built once per retrieval settings: the embedder and Chroma client are reused)."""
+        key = (domain, tuple(getattr(self.settings, f) for f in RETRIEVAL_FIELDS))
+        if key not in self._retrievers:
+            self._retrievers[key] = self._retriever_for(domain)
+        return self._retrievers[key]
+
+    def under(self, setup: Setup) -> Comparison:
+        """A runner for `setup` (kept per content hash) sharing this one's models, queue and retrievers."""
+        if self.setup is not None and setup.hash == self.setup.hash:
+            return self
+        runner = self._setups.get(setup.hash)
+        if runner is None:
+            prepare, retriever_for = self._custom
+            runner = Comparison(self.base_settings, self.local, prepare=prepare, retriever_for=retriever_for,
+                                setup=setup)  # fmt: skip
+            runner.queue, runner._retrievers, runner._setups = self.queue, self._retrievers, self._setups
+            while len(self._setups) >= MAX_SETUP_RUNNERS:
+                self._setups.pop(next(iter(self._setups)))
+            self._setups[setup.hash] = runner
+        return runner
 
     def seen_in_training(self, spec: PipelineSpec, domain: str, question: str) -> bool | None:
         """Whether the adapter answering for `spec` was trained on this question (normalised text match)."""
         from triptych.evaluate.training_overlap import adapter_run_id, question_key, training_questions
 
         try:
-            run = adapter_run_id(self.settings, spec.id, domain)
+            picked = self.setup.finetuned.adapter if self.setup is not None else ""
+            run = picked or adapter_run_id(self.settings, spec.id, domain)
             trained = training_questions(self.settings, run) if run else None
         except (OSError, ValueError) as exc:  # an unreadable training file: say nothing rather than fail the answer
             log.warning("cannot tell whether %s trained on the question: %s", spec.id, exc)
@@ -116,12 +147,22 @@ class Comparison:
         return None if trained is None else question_key(question) in trained
 
     def forget_retriever(self, domain: str) -> None:
-        """Drop a domain's cached retriever after its documents change (its keyword index is built once)."""
-        self._retrievers.pop(domain, None)
+        """Drop a domain's cached retrievers after its documents change (its keyword index is built once)."""
+        for key in [k for k in self._retrievers if k[0] == domain]:
+            self._retrievers.pop(key, None)
 
     def prepare(self, spec: PipelineSpec, domain: str | None, gate: ModelQueue) -> PipelineContext:
         """The spec's own context, with this runner's local models, cached retrievers and gate."""
-        return spec.build_context(self.settings, domain, local=self.local, retriever_for=self.retriever, gate=gate)
+        adapter = self.setup.finetuned.adapter if self.setup is not None else ""
+        return spec.build_context(self.settings, domain, local=self.local, retriever_for=self.retriever, gate=gate,
+                                  adapter_run=adapter)  # fmt: skip
+
+    def apply_setup(self, ctx: PipelineContext) -> PipelineContext:
+        """The setup's prompt texts and few-shot count on a pipeline's context (whoever built it)."""
+        if self.setup is not None:
+            ctx.prompts = self.setup.prompt_texts()
+            ctx.few_shot_limit = self.setup.prompt.few_shot
+        return ctx
 
     async def stream(
         self, question: str, domain: str | None = None, pipelines: Sequence[str] | None = None,
@@ -153,7 +194,7 @@ class Comparison:
         setup: list[float] = []
 
         async def body() -> dict[str, Any]:
-            ctx = await asyncio.to_thread(self._prepare, spec, domain, gate)
+            ctx = self.apply_setup(await asyncio.to_thread(self._prepare, spec, domain, gate))
             setup.append(ctx.started_at - started)  # the context's clock starts once it is built
             state: dict[str, Any] = {}
             inputs = {"question": question, "domain": domain}

@@ -74,12 +74,20 @@ class PipelineContext:
     embed: Callable[[list[str]], np.ndarray] | None = None
     few_shot: list[QARecord] = field(default_factory=list)
     prompts_dir: Path | None = None
+    # Prompt texts by template name that replace the files (a setup's prompts: triptych/setups.py).
+    prompts: dict[str, str] = field(default_factory=dict)
+    few_shot_limit: int = 3  # training Q&A pairs the prompt pipeline shows as examples
     # Generations that share the local model's cores wait here, one (or N) at a time, process-wide
     # (triptych/llm/queue.py; anything with `locked()` and `async with` will do in tests).
     gate: ModelQueue | asyncio.Semaphore | None = None
     started_at: float = field(default_factory=time.perf_counter)  # the pipeline's clock: built, then run at once
     unavailable: str | None = None  # why this pipeline cannot answer (e.g. not fine-tuned yet)
     notice: str | None = None  # a line the column shows with the answer (e.g. its server was restarted)
+
+    def prompt(self, name: str) -> str:
+        """A prompt template by name: this run's own text (a setup's), else the file (`load_prompt`)."""
+        text = self.prompts.get(name)
+        return text.strip() if text is not None else load_prompt(name, self.prompts_dir)
 
     def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float:
         """Estimated USD for the tokens used."""

@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
-from graphs.context import PipelineContext, as_langchain, load_prompt
+from graphs.context import PipelineContext, as_langchain
 from graphs.state import Answer, PipelineState
 from triptych.documents.chunking import Chunk
 from triptych.llm.generate import stream_answer
@@ -87,7 +87,7 @@ def fill(text: str, **fields: str) -> str:
 
 def template(name: str, ctx: PipelineContext, **fields: str) -> str:
     """A prompt template by name, filled in."""
-    return fill(load_prompt(name, ctx.prompts_dir), **fields)
+    return fill(ctx.prompt(name), **fields)
 
 
 QUEUED_EVERY_S = 0.5

@@ -30,7 +30,7 @@ async def build_messages(state: PipelineState, runtime: Runtime[PipelineContext]
     """Role and constraints, few-shot pairs from the domain's training QA, then the question."""
     ctx = runtime.context
     system = template("prompt_system", ctx, company_role=role_for(state.get("domain")))
-    shots = [(r.question, r.answer) for r in ctx.few_shot if r.answerable][:3]
+    shots = [(r.question, r.answer) for r in ctx.few_shot if r.answerable][: ctx.few_shot_limit]
     shots.append(GENERIC_SHOTS[1])  # always show one refusal
     if len(shots) == 1:
         shots.insert(0, GENERIC_SHOTS[0])

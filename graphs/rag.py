@@ -9,7 +9,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from graphs.context import PipelineContext, load_prompt
+from graphs.context import PipelineContext
 from graphs.nodes import (
     fill,
     generate,
@@ -42,10 +42,10 @@ def build_messages_with(template_name: str) -> Node:
 
     async def build_messages(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
         ctx = runtime.context
-        system = load_prompt(template_name, ctx.prompts_dir)
+        system = ctx.prompt(template_name)
         if "{context}" in system:
             return {"messages": system_and_question(fill(system, context=state["context"]), state["question"])}
-        user = load_prompt("rag_user", ctx.prompts_dir)
+        user = ctx.prompt("rag_user")
         shot = (fill(user, question=EXAMPLE_QUESTION, context=EXAMPLE_CONTEXT), EXAMPLE_ANSWER)
         asked = fill(user, question=state["question"], context=state["context"])
         return {"messages": system_and_question(system, asked, [shot])}

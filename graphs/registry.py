@@ -26,23 +26,43 @@ class NotFineTuned(Exception):
     """The domain has no fine-tuned model yet; the message says what to run."""
 
 
-def fine_tuned_model(settings: Settings, cfg: EndpointConfig, domain: str | None) -> tuple[LoraRef | None, str | None]:
+def fine_tuned_model(
+    settings: Settings, cfg: EndpointConfig, domain: str | None, adapter_run: str = ""
+) -> tuple[LoraRef | None, str | None]:
     """The domain's fine-tuned model: `(lora, None)` for a local adapter, `(None, "ft:...")` for a hosted one.
 
     `(None, None)` where the endpoint serves the fine-tuned model itself (a custom URL) or OpenAI has
     none for the domain yet (the configured base model answers). Raises NotFineTuned for a local
-    endpoint without an adapter.
+    endpoint without an adapter. `adapter_run` picks a run's adapter instead of the domain's active one.
     """
     if cfg.is_local:
         if not domain:
             raise NotFineTuned("pick a domain: adapters are trained per domain")
-        adapter = finetuned_models.active_adapter(settings, domain)
+        adapter = (
+            picked_adapter(settings, domain, adapter_run)
+            if adapter_run
+            else finetuned_models.active_adapter(settings, domain)
+        )
         if adapter is None:
             raise NotFineTuned(finetuned_models.missing_adapter_notice(settings, domain))
         return LoraRef(adapter.alias, adapter.gguf_path, family=f"ft-{domain}"), None
     if cfg.provider.name == "openai" and domain:
         return None, finetuned_models.hosted_model(settings, domain)
     return None, None
+
+
+def picked_adapter(settings: Settings, domain: str, run_id: str) -> finetuned_models.ActiveAdapter:
+    """A fine-tuning run's adapter for `domain` (a setup's pick), or NotFineTuned saying why it cannot answer."""
+    info = finetuned_models.read_run(settings, run_id)
+    path = settings.runs_dir / run_id / finetuned_models.ADAPTER_FILE
+    if info is None or not path.is_file():
+        raise NotFineTuned(
+            f"the setup's adapter {run_id!r} has no {finetuned_models.ADAPTER_FILE} in {settings.runs_dir}: "
+            "pick another (`triptych finetune status`) or leave it empty for the domain's active adapter"
+        )
+    if info.get("domain") != domain:
+        raise NotFineTuned(f"the setup's adapter {run_id!r} was trained for {info.get('domain')!r}, not {domain!r}")
+    return finetuned_models.ActiveAdapter(domain, run_id, path)
 
 
 @dataclass(frozen=True)
@@ -71,14 +91,16 @@ class PipelineSpec:
         local: LocalModels | None = None,
         retriever_for: Callable[[str], RetrieverLike | None] | None = None,
         gate: ModelQueue | None = None,
+        adapter_run: str = "",
     ) -> PipelineContext:
         """What the graph needs for one question: its model (starting the local server if needed), the
-        domain's retriever (from `retriever_for`) and few-shot examples; `gate` is shared by local generations.
+        domain's retriever (from `retriever_for`) and few-shot examples; `gate` is shared by local generations;
+        `adapter_run` picks a fine-tuning run's adapter instead of the domain's active one.
         """
         lora = model = None
         if self.uses_adapter:
             try:
-                lora, model = fine_tuned_model(settings, settings.endpoint(self.endpoint), domain)
+                lora, model = fine_tuned_model(settings, settings.endpoint(self.endpoint), domain, adapter_run)
             except NotFineTuned as why:
                 return PipelineContext(chat=None, model="", unavailable=str(why))
         if self.uses_retrieval and not domain:

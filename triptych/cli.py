@@ -49,6 +49,10 @@ app.add_typer(eval_app, name="eval")
 from triptych.cli_demo import demo_app  # noqa: E402
 
 app.add_typer(demo_app, name="demo")
+# Setups: `triptych setup list|show|diff|export|import` (in triptych/cli_setup.py).
+from triptych.cli_setup import setup_app, setup_or_exit  # noqa: E402
+
+app.add_typer(setup_app, name="setup")
 
 
 @app.command("serve-model")
@@ -117,6 +121,7 @@ def ask(
         typer.Option("--json/--text", help="JSON output (default: JSON unless stdout is a terminal)"),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Report each pipeline's progress on stderr")] = True,
+    setup: Annotated[str, typer.Option(help="Answer under this setup (`triptych setup list`)")] = "default",
 ) -> None:
     """Send one question to the pipelines at once; print each answer with sources, timings, tokens, cost."""
     from graphs.compare import Comparison
@@ -127,10 +132,11 @@ def ask(
         raise _fail("the question is empty")
     chosen = chosen_pipelines(pipelines, DEFAULT_PIPELINES if domain else ["prompt"])
     settings = _settings()
-    check_keys_for(settings, chosen)
+    under = setup_or_exit(settings, setup)
+    check_keys_for(under.apply(settings), chosen)
     models = LocalModels(settings)
     try:
-        results = Comparison(settings, models).run(
+        results = Comparison(settings, models, setup=under).run(
             question, domain, chosen, on_event=report_event if progress else None
         )
     finally:
@@ -141,10 +147,12 @@ def ask(
         payload = {
             "question": question,
             "domain": domain,
+            "setup": under.ref(),
             "pipelines": {pid: r.to_dict() for pid, r in results.items()},
         }
         typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
+        typer.echo(f"setup {under.name} ({under.hash})")
         print_answers(results.values())
     if any(r.error for r in results.values()):
         raise typer.Exit(1)

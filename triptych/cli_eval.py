@@ -16,10 +16,14 @@ from triptych.cli_common import cli_settings as _settings
 from triptych.cli_common import fail as _fail
 from triptych.settings import ConfigError, Settings
 
+DEFAULT = "default"  # the built-in setup (triptych/setups.py)
+
 if TYPE_CHECKING:
     from triptych.evaluate.runner import EvalOutcome, Evaluation
+    from triptych.evaluate.store import LoadedRun
     from triptych.llm.server import LocalModels
     from triptych.qa import QARecord
+    from triptych.setups import Setup
 
 eval_app = typer.Typer(
     help="Evaluate the pipelines on gold questions; report on and compare stored runs.",
@@ -86,6 +90,7 @@ def evaluate(
     fresh: Annotated[bool, typer.Option(help="Start a new run even if an unfinished one matches")] = False,
     retry_errors: Annotated[bool, typer.Option(help="Ask again where a pipeline failed before")] = False,
     judge: Annotated[bool, typer.Option(help="Grade with the LLM judge (TRIPTYCH_JUDGE_MODEL), if set")] = True,
+    setup: Annotated[str, typer.Option(help="Score the pipelines under this setup (`triptych setup list`)")] = DEFAULT,
 ) -> None:
     """Run gold questions through the pipelines and score every answer (resumes an interrupted run)."""
     if ctx.invoked_subcommand is not None:
@@ -94,11 +99,14 @@ def evaluate(
         typer.echo(ctx.get_help())
         raise _fail("give --domain NAME (and --qa FILE.jsonl unless it is a demo domain)")
     from graphs.registry import DEFAULT_PIPELINES, PIPELINES
+    from triptych.cli_setup import setup_or_exit
     from triptych.evaluate.runner import qa_file_label
     from triptych.index import check_domain
     from triptych.llm.server import LocalModels
 
-    settings = _settings()
+    base = _settings()
+    under = setup_or_exit(base, setup)
+    settings = under.apply(base)
     try:
         check_domain(domain)
     except ValueError as exc:
@@ -110,7 +118,7 @@ def evaluate(
     check_keys_for(settings, chosen)
     models = LocalModels(settings)
     try:
-        evaluation = make_evaluation(settings, models, chosen, judge=judge, concurrency=concurrency)
+        evaluation = make_evaluation(settings, models, chosen, judge=judge, concurrency=concurrency, setup=under)
         outcome = run_with_progress(
             evaluation, domain, records, chosen, qa_file=qa_file_label(qa_path), split=split, run_id=run_id,
             fresh=fresh, retry_errors=retry_errors,
@@ -124,9 +132,13 @@ def evaluate(
 
 
 def make_evaluation(
-    settings: Settings, models: LocalModels, pipelines: list[str], *, judge: bool, concurrency: int | None
-) -> Evaluation:
-    """The runner: with the judge if asked (and configured), questions at once 1 with the local model, else 4."""
+    settings: Settings, models: LocalModels, pipelines: list[str], *, judge: bool, concurrency: int | None,
+    setup: Setup | None = None,
+) -> Evaluation:  # fmt: skip
+    """The runner: with the judge if asked (and configured), questions at once 1 with the local model, else 4.
+
+    Under `setup` (whose settings `settings` already are) the pipelines use its prompts, knobs and adapter.
+    """
     from graphs.compare import Comparison
     from graphs.registry import PIPELINES
     from triptych.evaluate.judge import Judge
@@ -139,7 +151,7 @@ def make_evaluation(
     if concurrency is None:
         local = any(settings.endpoint(PIPELINES[p].endpoint).is_local for p in pipelines)
         concurrency = 1 if local else 4
-    return Evaluation(Comparison(settings, models), judge=grader, concurrency=concurrency)
+    return Evaluation(Comparison(settings, models, setup=setup), judge=grader, concurrency=concurrency)
 
 
 def eval_records(
@@ -271,8 +283,15 @@ def compare(
     run_a: Annotated[str, typer.Argument(help="The earlier run")],
     run_b: Annotated[str, typer.Argument(help="The later run")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON")] = False,
+    every: Annotated[
+        bool, typer.Option("--every-question", help="List every question both runs answered, not only changes")
+    ] = False,
 ) -> None:
-    """The change in each metric (B - A) per pipeline, and the questions whose result changed."""
+    """The change in each metric (B - A) per pipeline, and the questions whose result changed.
+
+    Two runs of the same questions under two setups (`triptych eval --setup NAME`) compare the setups:
+    what differs between them is printed first.
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -284,13 +303,19 @@ def compare(
         a, b = load_run(settings, run_a), load_run(settings, run_b)
     except RunNotFoundError as exc:
         raise _fail(str(exc).strip("'\"")) from None
-    diff = compare_runs(a, b)
+    diff = compare_runs(a, b) | {"setups": setups_compared(a, b)}
+    if every:
+        diff["every_question"] = every_question(a, b)
     if as_json:
         typer.echo(json.dumps(diff, indent=2, ensure_ascii=False))
         return
     console = Console(width=180)
     if not diff["pipelines"]:
         raise _fail("the two runs have no pipeline in common")
+    setups = diff["setups"]
+    typer.echo(f"setups: A {setups['a']}, B {setups['b']}")
+    for line in setups["diff"]:
+        typer.echo(f"  {line}")
     heads = [f"{p}{' unseen' if diff['basis'][p] == 'unseen' else ''} A → B (Δ)" for p in diff["pipelines"]]
     table = Table("metric", *heads, title=f"{run_a} → {run_b}")
     for key in COMPARED:
@@ -313,6 +338,47 @@ def compare(
         )  # fmt: skip
     if diff["changed"]:
         console.print(changes)
+    if every:
+        table = Table("pipeline", "question", "correct A → B", "answer A", "answer B", title="every question")
+        for row in diff["every_question"]:
+            correct = f"{row['correct']['a']} → {row['correct']['b']}"
+            question = f"{row['question_id']}: {row['question']}"
+            table.add_row(row["pipeline"], question, correct, row["answer"]["a"], row["answer"]["b"])
+        console.print(table)
+
+
+def setups_compared(a: LoadedRun, b: LoadedRun) -> dict[str, Any]:
+    """Each run's setup as 'name (hash)' and, where both recorded it in full, what differs between them."""
+    from triptych.evaluate.report import setup_label
+    from triptych.setups import SetupError, diff, parse
+
+    lines: list[str] = []
+    full = [(r.manifest.get("setup") or {}).get("setup") for r in (a, b)]
+    if all(full):
+        try:
+            lines = diff(parse(full[0]), parse(full[1]))
+        except SetupError as exc:
+            lines = [f"cannot compare the setups: {exc}"]
+    elif any(full):
+        lines = ["one run recorded no setup (made before setups)"]
+    return {"a": setup_label(a.summary), "b": setup_label(b.summary), "diff": lines}
+
+
+def every_question(a: LoadedRun, b: LoadedRun) -> list[dict[str, Any]]:
+    """Every (question, pipeline) both runs answered: correct and the answer (or error) in each."""
+    index = {(r["question_id"], r["pipeline"]): r for r in a.answers}
+    rows = []
+    for rb in b.answers:
+        ra = index.get((rb["question_id"], rb["pipeline"]))
+        if ra is None:
+            continue
+        rows.append({
+            "question_id": rb["question_id"], "pipeline": rb["pipeline"], "question": rb["question"],
+            "correct": {"a": ra["scores"].get("correct"), "b": rb["scores"].get("correct")},
+            "answer": {"a": str(ra.get("answer") or ra.get("error") or ""),
+                       "b": str(rb.get("answer") or rb.get("error") or "")},
+        })  # fmt: skip
+    return sorted(rows, key=lambda r: (r["pipeline"], r["question_id"]))
 
 
 def _change(d: dict[str, Any], key: str) -> str:

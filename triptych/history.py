@@ -15,7 +15,7 @@ import io
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,9 @@ class HistoryRecord:
     pipelines: list[str]
     results: dict[str, PipelineResult]
     settings: dict[str, Any]
+    # The setup each column answered under: {"columns": {key: {pipeline, name, hash, column_hash}},
+    # "used": {hash: the setup's full content}} (triptych/columns.py); empty in records made before setups.
+    setups: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def unsaved(cls, question: str, domain: str | None, results: Mapping[str, PipelineResult]) -> HistoryRecord:
@@ -60,6 +63,7 @@ class HistoryRecord:
             "pipelines": self.pipelines,
             "results": {p: r.to_dict() for p, r in self.results.items()},
             "settings": self.settings,
+            "setups": self.setups,
         })  # fmt: skip
 
     @classmethod
@@ -77,6 +81,7 @@ class HistoryRecord:
             pipelines=list(data.get("pipelines") or results),
             results=results,
             settings=dict(data.get("settings") or {}),
+            setups=dict(data.get("setups") or {}),
         )
 
 
@@ -85,6 +90,7 @@ def save_comparison(
     question: str,
     domain: str | None,
     results: Mapping[str, PipelineResult],
+    setups: Mapping[str, Any] | None = None,
 ) -> HistoryRecord:
     """Write one comparison to data_dir/history/<id>.json (atomically) and return its record."""
     now = datetime.now(UTC)
@@ -96,6 +102,7 @@ def save_comparison(
         pipelines=list(results),
         results=dict(results),
         settings=runstore.settings_snapshot(settings),
+        setups=dict(setups or {}),
     )
     runstore.write_json(history_dir(settings) / f"{record.id}.json", record.to_dict())
     return record

@@ -314,7 +314,7 @@ def render_html(runs: Sequence[LoadedRun], misses_per_pipeline: int = 5) -> str:
                 f"<h3>Run {escape(s['run_id'])}</h3><p class=small>{escape(s['status'])}: {s['answered']} answers to "
                 f"{s['questions']} questions{escape(source + split)}; "
                 f"{escape(s['created_at'])} to {escape(str(s.get('finished_at') or ''))}; judge: "
-                f"{escape(str(s.get('judge') or 'none'))}</p>"
+                f"{escape(str(s.get('judge') or 'none'))}; setup: {escape(setup_label(s))}</p>"
                 + _metrics_table(s)
                 + _charts(s)
                 + _comparisons(s)
@@ -333,6 +333,12 @@ def render_html(runs: Sequence[LoadedRun], misses_per_pipeline: int = 5) -> str:
         "refusal (unanswerable ones); errors count as wrong. Rates over the questions where a metric "
         "applies.</p>" + "".join(sections) + "</body></html>"
     )
+
+
+def setup_label(summary: dict[str, Any]) -> str:
+    """'name (hash)' of the setup a run answered under; runs from before setups say so."""
+    setup = summary.get("setup") or {}
+    return f"{setup['name']} ({setup['hash']})" if setup.get("name") else "not recorded"
 
 
 def _pretty(obj: Any) -> str:

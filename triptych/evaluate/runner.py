@@ -135,9 +135,18 @@ class Evaluation:
             "pipelines": list(pipelines),
             "settings": runstore.settings_snapshot(self.settings),
             "judge": self.judge.endpoint.model if self.judge else None,
+            # the setup the pipelines answered under (name, content hash, and its prompts and knobs in full)
+            "setup": self.setup_record(),
         }
         manifest["fingerprint"] = store.fingerprint(manifest)
         return manifest
+
+    def setup_record(self) -> dict[str, Any]:
+        """The runner's setup ('default' when none was given) as a manifest keeps it."""
+        from triptych.setups import default_setup
+
+        setup = self.comparison.setup or default_setup(self.comparison.base_settings)
+        return setup.ref() | {"setup": setup.model_dump(mode="json")}
 
     def run(
         self,
@@ -298,6 +307,7 @@ class Evaluation:
             "finished_at": finished,
             "settings": manifest["settings"],
             "judge": manifest.get("judge"),
+            "setup": {k: v for k, v in (manifest.get("setup") or {}).items() if k in ("name", "hash")} or None,
             "metrics": summarize(stored, manifest["pipelines"]),
             "comparisons": compare_pipelines(stored, manifest["pipelines"]),
         }

@@ -93,6 +93,8 @@ def fingerprint(manifest: dict[str, Any]) -> str:
         for k, v in (manifest.get("settings") or {}).items()
         if k not in NOT_FINGERPRINTED and not k.startswith("finetune_")
     }
+    if (manifest.get("setup") or {}).get("hash"):  # runs from before setups have none: their fingerprint stands
+        what["setup_hash"] = manifest["setup"]["hash"]
     payload = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -1,30 +1,21 @@
 """Compare page: one question to the selected pipelines at once, answers streaming side by side.
 
 Each finished comparison is saved to the history and kept in the session, so toggling 'show
-prompt' or reopening the page shows it again without asking the models a second time.
+prompt' or reopening the page shows it again without asking the models a second time. The columns
+answer under a setup, adjusted per column and re-asked where it changed (triptych/ui/adjust.py).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from graphs.compare import Event
 from graphs.registry import DEFAULT_PIPELINES, PIPELINES
-from graphs.result import PipelineResult
 from triptych.finetune import registry
-from triptych.history import HistoryRecord, save_comparison
 from triptych.ingest import known_domains
 from triptych.qa import domain_qa
-from triptych.ui import resources
+from triptych.ui import adjust, resources
 from triptych.ui.replay_view import link_to_replay
-from triptych.ui.widgets import (
-    column_header,
-    escape_markdown,
-    render_details,
-    render_final,
-    render_results,
-    safe_markdown,
-)
+from triptych.ui.widgets import escape_markdown
 
 settings = resources.page_start("Triptych")
 st.caption("One question, three ways to answer it: prompt engineering, retrieval (RAG) and fine-tuning.")
@@ -32,12 +23,22 @@ link_to_replay()  # recorded demos play back without the model
 resources.demo_indexes_ready(settings)
 
 domains = known_domains(settings)
+
+
+def forget_preset() -> None:
+    """A preset question belongs to its domain: switching domains clears it from the box (typed ones stay)."""
+    if st.session_state.get("preset") and st.session_state.get("question") == st.session_state["preset"]:
+        st.session_state["question"] = ""
+    st.session_state["preset"] = None
+
+
 left, right = st.columns([1, 2])
-domain = left.selectbox("Domain", domains or [None], key="domain")
+domain = left.selectbox("Domain", domains or [None], key="domain", on_change=forget_preset)
 chosen = right.multiselect(
     "Pipelines", list(PIPELINES), default=DEFAULT_PIPELINES, key="pipelines",
     format_func=lambda p: PIPELINES[p].label,
 )  # fmt: skip
+choice, columns = adjust.setup_section(settings, list(chosen), domain)
 presets = [r for r in domain_qa(settings.corpora_dir, domain, "test") if r.answerable] if domain else []
 
 
@@ -90,6 +91,9 @@ with st.form("ask"):
     question = st.text_input("Question", key="question", placeholder="Ask about the documents…")
     submitted = st.form_submit_button("Compare", type="primary", disabled=busy)
 show_prompt = st.toggle("Show prompt", key="show_prompt", help="Reveal the exact messages each pipeline sent.")
+if columns:
+    adjust.adjust_panels(settings, domain, columns, choice)
+action = adjust.actions(settings, choice, columns, busy)
 
 
 def gold_for(q: str, dom: str | None) -> list[str]:
@@ -104,56 +108,19 @@ def show_gold(gold: list[str]) -> None:
         st.info(f"**Gold answer:** {escape_markdown(' / '.join(gold))}", icon=":material/verified:")
 
 
-def stream_comparison(q: str, dom: str | None, pipelines: list[str]) -> dict[str, PipelineResult]:
-    """Run the comparison with one column per pipeline, filled as tokens arrive."""
-    gold = gold_for(q, dom)
-    columns = st.columns(len(pipelines))
-    boxes, stats, texts = {}, {}, {p: "" for p in pipelines}
-    for col, pid in zip(columns, pipelines, strict=True):
-        with col:
-            column_header(PIPELINES[pid].label, PIPELINES[pid].what_changed, mode="LIVE")
-            stats[pid] = st.empty()
-            boxes[pid] = st.empty()
-        stats[pid].caption("waiting…")
-
-    def on_event(event: Event) -> None:
-        """Update the event's column as it streams."""
-        pid = event.pipeline
-        if event.kind == "queued":
-            stats[pid].caption(f"queued: {event.text or 'waiting for the local model'}")
-        elif event.kind == "started":
-            stats[pid].caption("generating…")
-        elif event.kind == "token":
-            texts[pid] += event.text
-            boxes[pid].markdown(safe_markdown(texts[pid]))  # no remote image or link, even mid-stream
-        elif event.result is not None:
-            render_final(boxes[pid], stats[pid], event.result)
-
-    results = resources.comparison().run(q, dom, pipelines, on_event=on_event)
-    for col, pid in zip(columns, pipelines, strict=True):
-        with col:
-            render_details(results[pid], show_prompt=show_prompt, gold_answers=gold, key=pid)
-    show_gold(gold)
-    return results
-
-
 if submitted and not busy:
     if not question.strip():
         st.warning("Type a question, or pick a preset one.")
     elif not chosen:
         st.warning("Pick at least one pipeline.")
+    elif choice.working is None:
+        st.warning("A column's adjustments are refused (see its Adjust panel): fix them, or reset to the setup.")
     else:
-        results = stream_comparison(question.strip(), domain, list(chosen))
-        try:
-            record = save_comparison(settings, question.strip(), domain, results)
-        except OSError as exc:
-            st.warning(f"Not saved to the history: {exc}")
-            record = HistoryRecord.unsaved(question.strip(), domain, results)
-        st.session_state["compare_last"] = record
-        if record.id:
-            st.caption(f"Saved to the history as {record.id}.")
+        gold = gold_for(question.strip(), domain)
+        adjust.ask(settings, question.strip(), domain, columns, show_prompt, gold)
+        show_gold(gold)
+elif action == "ask_again" and chosen:
+    adjust.ask_again(settings, columns, show_prompt, gold_for)
 elif (last := st.session_state.get("compare_last")) is not None:
-    st.caption(f"Last comparison: {escape_markdown(last.question)} ({escape_markdown(last.domain or 'no domain')})")
-    gold = gold_for(last.question, last.domain)
-    render_results(last.results, show_prompt=show_prompt, gold_answers=gold, mode="LIVE")
-    show_gold(gold)
+    adjust.show_last(show_prompt, gold_for)
+    show_gold(gold_for(last.question, last.domain))

@@ -7,6 +7,7 @@ import streamlit as st
 from graphs.result import PipelineResult
 from triptych.history import list_history, to_csv, to_html, to_json
 from triptych.ui import resources
+from triptych.ui.adjust import record_setup_lines, record_setup_names, show_record_setups
 from triptych.ui.widgets import escape_markdown, render_results
 
 settings = resources.page_start("History")
@@ -46,11 +47,14 @@ exports[1].download_button("Export CSV", to_csv(shown), "triptych-history.csv", 
 exports[2].download_button("Export HTML report", to_html(shown), "triptych-history.html", "text/html", key="hx_html")
 
 if shown:
-    labels = {r.id: f"{r.created_at} · {r.domain or '–'} · {r.question[:80]}" for r in shown}
+    labels = {r.id: f"{r.created_at} · {r.domain or '–'} · {r.question[:80]}{record_setup_names(r)}" for r in shown}
     picked = st.selectbox("Reopen", list(labels), format_func=labels.__getitem__, key="history_pick")
     record = next(r for r in shown if r.id == picked)
     st.subheader(escape_markdown(record.question))
     show_prompt = st.toggle("Show prompt", key="history_show_prompt")
+    for line in record_setup_lines(record):
+        st.caption(escape_markdown(line))
     render_results(record.results, show_prompt=show_prompt)
+    show_record_setups(record)
     with st.expander("Settings used (no keys)"):
         st.json(record.settings, expanded=False)
