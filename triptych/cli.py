@@ -45,6 +45,11 @@ from triptych.cli_eval import eval_app  # noqa: E402
 
 app.add_typer(eval_app, name="eval")
 
+# The stakeholder page: `triptych report --domain D --html out.html` (in triptych/cli_report.py).
+from triptych.cli_report import report  # noqa: E402
+
+app.command()(report)
+
 
 @app.command("serve-model")
 def serve_model(

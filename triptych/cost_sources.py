@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 COSTS_DIR = "costs"
 BUILDS_FILE = "index_builds.jsonl"
+OTHER = "other endpoint"
 
 
 def builds_path(settings: Settings) -> Path:
@@ -86,6 +87,7 @@ class PerQuestion:
     completion_tokens: float | None
     busy_s: float | None
     usd: float | None  # None: nothing measured
+    other_endpoint: int = 0  # answers left out: made with another endpoint than the one configured now
 
     @property
     def basis(self) -> str:
@@ -137,7 +139,7 @@ def crossing_sentence(be: BreakEven, measured: dict[str, PerQuestion]) -> str:
     if md and mc and not md.local and (md.prompt_tokens or 0) > (mc.prompt_tokens or 0):
         reason = "longer prompts"
     elif md and mc and md.local and (md.busy_s or 0) > (mc.busy_s or 0):
-        reason = "longer answering time"
+        reason = "slower answers"
     saved = dear.per_question_usd - cheap.per_question_usd
     return (
         f"{dear.label}'s {reason} cost more than {cheap.label} after about {costs.about(be.questions)} questions: "
@@ -158,7 +160,11 @@ def _same_endpoint(snapshot: dict[str, Any] | None, settings: Settings, endpoint
 
 
 def _answer_rows(settings: Settings, domain: str) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
-    """(origin, answer) pairs that came back: the newest evaluation run of the domain, then its history."""
+    """(origin, answer) pairs that came back: the newest evaluation run of the domain, then its history.
+
+    The origin is "eval" or "history", or "other endpoint" for an answer made with another endpoint
+    than the pipeline's configured one now (its figures say nothing about today's bill).
+    """
     from graphs.registry import PIPELINES
     from triptych.evaluate.store import list_runs, load_run
     from triptych.history import list_history
@@ -172,16 +178,17 @@ def _answer_rows(settings: Settings, domain: str) -> tuple[list[tuple[str, dict[
         snapshot = loaded.manifest.get("settings")
         for a in loaded.answers:
             spec = PIPELINES.get(a.get("pipeline", ""))
-            if spec and a.get("status") == "ok" and _same_endpoint(snapshot, settings, spec.endpoint):
-                rows.append(("eval", a))
+            if spec and a.get("status") == "ok":
+                rows.append(("eval" if _same_endpoint(snapshot, settings, spec.endpoint) else OTHER, a))
     for record in list_history(settings):
         if record.domain != domain:
             continue
         for pid, result in record.results.items():
             spec = PIPELINES.get(pid)
             answered = not result.error and (result.answer or not result.notice)
-            if spec and answered and _same_endpoint(record.settings, settings, spec.endpoint):
-                rows.append(("history", result.to_dict()))
+            if spec and answered:
+                same = _same_endpoint(record.settings, settings, spec.endpoint)
+                rows.append(("history" if same else OTHER, result.to_dict()))
     return rows, eval_run
 
 
@@ -201,7 +208,7 @@ def per_question(settings: Settings, domain: str) -> tuple[dict[str, PerQuestion
             continue
         endpoint = settings.endpoint(spec.endpoint)
         needed = "total_s" if endpoint.is_local else "prompt_tokens"
-        used = [(origin, a) for origin, a in mine if a.get(needed) is not None]
+        used = [(origin, a) for origin, a in mine if origin != OTHER and a.get(needed) is not None]
         busy = [max(0.0, a["total_s"] - (a.get("queued_s") or 0.0)) for _, a in used] if endpoint.is_local else []
         tokens_in = _mean([float(a["prompt_tokens"]) for _, a in used if a.get("prompt_tokens") is not None])
         tokens_out = _mean([float(a["completion_tokens"]) for _, a in used if a.get("completion_tokens") is not None])
@@ -222,6 +229,7 @@ def per_question(settings: Settings, domain: str) -> tuple[dict[str, PerQuestion
             completion_tokens=tokens_out,
             busy_s=_mean(busy),
             usd=price,
+            other_endpoint=sum(1 for o, _ in mine if o == OTHER),
         )
     return out, eval_run
 
@@ -330,6 +338,11 @@ def domain_costs(settings: Settings, domain: str, *, client: ClientAPI | None = 
         lines.append(CostLine(pid, pq.label, sum(o.usd or 0.0 for o in needs), pq.usd))
     for pid, pq in measured.items():
         endpoint = settings.endpoint(PIPELINES[pid].endpoint)
+        if pq.other_endpoint:
+            notes.append(
+                f"{pq.label}: {pq.other_endpoint} answers made with another endpoint than {endpoint.model} are "
+                "not counted; ask again (or evaluate) to measure this one."
+            )
         if not pq.local and endpoint.price_in_per_1k == 0 and endpoint.price_out_per_1k == 0:
             var = f"TRIPTYCH_{PIPELINES[pid].endpoint.upper()}__PRICE_IN_PER_1K / __PRICE_OUT_PER_1K"
             notes.append(f"{pq.label}'s endpoint ({endpoint.model}) has no price: set {var}.")

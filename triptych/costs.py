@@ -102,9 +102,9 @@ def about(questions: float) -> str:
 
 
 def usd(value: float) -> str:
-    """Dollars for display: cents from a dollar up, two significant figures below it ('$0.00042')."""
+    """Dollars for display: cents from 10 cents up, two significant figures below ('$0.00042')."""
     if value == 0:
         return "$0"
-    if abs(value) >= 1:
+    if abs(value) >= 0.1:
         return f"${value:,.2f}"
     return f"${value:.2g}" if abs(value) >= 1e-4 else f"${value:.1e}"
