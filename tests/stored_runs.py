@@ -1,4 +1,4 @@
-"""Stored evaluation runs, comparisons, adapter runs and index builds with chosen figures, written by Triptych's own code.
+"""Stored evaluation runs and adapter runs with chosen figures, written by Triptych's own code.
 
 For tests of what is read back from TRIPTYCH_DATA_DIR (cost card, stakeholder page): each answer row
 is made by the evaluation runner's `answer_row`, the summary by `summarize` and `compare_pipelines`,

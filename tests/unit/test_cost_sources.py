@@ -50,8 +50,8 @@ def record_build(settings: Settings, domain: str, seconds: float, chunks: int) -
 def test_measured_costs_give_the_lines_and_the_rag_fine_tuning_break_even(tmp_path: Path) -> None:
     settings = local_settings(tmp_path)
     run_id = write_eval_run(settings, "hr", QUESTIONS, answers())
-    save_comparison(settings, "Where do I book leave?", "hr",
-                    {"rag": PipelineResult("rag", "RAG", answer="In the portal [1].", total_s=5.0, queued_s=0.0)})  # fmt: skip
+    booked = PipelineResult("rag", "RAG", answer="In the portal [1].", total_s=5.0, queued_s=0.0)
+    save_comparison(settings, "Where do I book leave?", "hr", {"rag": booked})
     save_comparison(settings, "Other domain", "legal", {"rag": PipelineResult("rag", "RAG", answer="x", total_s=99.0)})
     record_build(settings, "hr", seconds=10.0, chunks=100)
     write_adapter_run(settings, "hr", "20261130-100000-hr", {
