@@ -277,7 +277,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;co
 padding:0 1rem;line-height:1.4}
 h1{font-size:1.6rem}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:2rem}
 table{border-collapse:collapse;margin:0.5rem 0 1rem;width:100%}
-td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top;font-size:13px;overflow-wrap:anywhere}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top;font-size:13px;overflow-wrap:break-word}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .small{color:#666;font-size:12px}.ok{color:#1a7f37;font-size:12px}.bad{color:#b00020;font-size:12px}
 .cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:10px}
