@@ -68,7 +68,7 @@ def test_the_page_holds_every_section_and_stands_alone(tmp_path: Path) -> None:
     assert "RAG" in methods and "Fine-tuned" in methods and "vs" in methods  # the pairwise differences
 
     examples = section(page, "examples")
-    assert examples.count('<div class=example>') == 3
+    assert examples.count("<div class=example>") == 3
     assert "How much leave do I accrue?" in examples  # the history first ...
     assert "Evaluation question q1" in examples  # ... then the latest run, telling questions first
     assert "Error: model server stopped" in examples and "The anchor day is Tuesday." in examples
