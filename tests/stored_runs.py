@@ -28,7 +28,7 @@ class Answer:
     """One pipeline's answer to one question, with its measured figures."""
 
     text: str
-    total_s: float = 1.0
+    total_s: float | None = 1.0  # None: not measured
     queued_s: float = 0.0
     prompt_tokens: int = 100
     completion_tokens: int = 10
@@ -67,8 +67,8 @@ def write_eval_run(
         for pid, a in answers[q.id].items():
             result = PipelineResult(
                 pipeline=pid, label=PIPELINES[pid].label, answer=a.text, model=f"model-{pid}", sources=list(a.sources),
-                total_s=a.total_s, ttft_s=a.total_s / 2, queued_s=a.queued_s, prompt_tokens=a.prompt_tokens,
-                completion_tokens=a.completion_tokens, finish_reason="stop",
+                total_s=a.total_s, ttft_s=None if a.total_s is None else a.total_s / 2, queued_s=a.queued_s,
+                prompt_tokens=a.prompt_tokens, completion_tokens=a.completion_tokens, finish_reason="stop",
             )  # fmt: skip
             docs = [s.doc_id.removesuffix(".md") for s in a.sources] if PIPELINES[pid].uses_retrieval else None
             rows.append(answer_row(q, domain, result, docs, None))

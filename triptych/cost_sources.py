@@ -166,15 +166,20 @@ def _answer_rows(settings: Settings, domain: str) -> tuple[list[tuple[str, dict[
     than the pipeline's configured one now (its figures say nothing about today's bill).
     """
     from graphs.registry import PIPELINES
-    from triptych.evaluate.store import list_runs, load_run
+    from triptych.evaluate.store import RunNotFoundError, list_runs, load_run
     from triptych.history import list_history
 
     rows: list[tuple[str, dict[str, Any]]] = []
     eval_run = None
     runs = [r for r in list_runs(settings) if r.domain == domain]
-    if runs:
-        loaded = load_run(settings, runs[0].run_id)
-        eval_run = runs[0].run_id
+    loaded = None
+    for run in runs:  # the newest run that can be read
+        try:
+            loaded, eval_run = load_run(settings, run.run_id), run.run_id
+            break
+        except (RunNotFoundError, OSError, ValueError) as exc:
+            log.warning("evaluation run %s is unreadable, skipped for costs: %s", run.run_id, exc)
+    if loaded is not None:
         snapshot = loaded.manifest.get("settings")
         for a in loaded.answers:
             spec = PIPELINES.get(a.get("pipeline", ""))

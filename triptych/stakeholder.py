@@ -39,10 +39,15 @@ class Section:
 
 
 def _latest_run(settings: Settings, domain: str) -> Any:
-    from triptych.evaluate.store import list_runs, load_run
+    """The domain's newest evaluation run that can be read (LoadedRun), or None."""
+    from triptych.evaluate.store import RunNotFoundError, list_runs, load_run
 
-    runs = [r for r in list_runs(settings) if r.domain == domain]
-    return load_run(settings, runs[0].run_id) if runs else None
+    for run in (r for r in list_runs(settings) if r.domain == domain):
+        try:
+            return load_run(settings, run.run_id)
+        except (RunNotFoundError, OSError, ValueError):
+            continue
+    return None
 
 
 def accuracy_chart_svg(rows: Sequence[tuple[str, str, float | None, list[float] | None]]) -> str:
