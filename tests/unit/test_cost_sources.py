@@ -153,3 +153,22 @@ def test_ingestion_records_its_build_time_and_the_card_scales_it_to_the_index(tm
     one_off = index_one_off(settings, domain, client=client)
     assert f"{report.chunks} chunks in the index now" in one_off.detail
     assert one_off.usd == pytest.approx(build["seconds"] * 3.6 / 3600, rel=1e-3)
+
+
+def test_a_hosted_fine_tune_costs_its_trained_tokens_at_the_training_price(tmp_path: Path) -> None:
+    from triptych.finetune import registry
+
+    hosted = {"model": "openai/gpt-4o-mini", "price_in_per_1k": 0.3, "price_out_per_1k": 1.2}
+    settings = local_settings(tmp_path, finetuned=hosted, cost_hosted_training_usd_per_1k=0.003)
+    write_eval_run(settings, "hr", QUESTIONS, answers())
+    registry.write_run(settings, "20261130-090000-hr", {
+        "run_id": "20261130-090000-hr", "domain": "hr", "kind": "openai", "status": "succeeded",
+        "hosted_model": "ft:gpt-4o-mini-2024-07-18:acme::abc123", "trained_tokens": 250_000,
+    })  # fmt: skip
+    registry.activate(settings, "hr", "20261130-090000-hr")
+    dc = domain_costs(settings, "hr")
+    (training,) = dc.one_off["finetuned"]
+    assert training.usd == pytest.approx(0.75)  # 250K tokens at $0.003 per 1K
+    assert training.detail == "hosted job of run 20261130-090000-hr: 250,000 trained tokens at $0.003 per 1K"
+    ft = dc.per_question["finetuned"]
+    assert not ft.local and ft.usd == pytest.approx((100 * 0.3 + 10 * 1.2) / 1000)
