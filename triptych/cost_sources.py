@@ -40,8 +40,10 @@ def builds_path(settings: Settings) -> Path:
     return settings.data_dir / COSTS_DIR / BUILDS_FILE
 
 
-def record_index_build(settings: Settings, report: IngestReport) -> None:
-    """Append one ingestion batch that stored chunks (its wall time and chunk count); never fails the ingestion."""
+def record_index_build(settings: Settings, report: IngestReport, cpu_s: float | None = None) -> None:
+    """Append one ingestion batch that stored chunks (wall time, chunks, and the CPU time of the process
+    meanwhile, `cpu_s`, when known); never fails the ingestion.
+    """
     if not report.chunks:
         return
     line = {
@@ -49,6 +51,7 @@ def record_index_build(settings: Settings, report: IngestReport) -> None:
         "embedding_model": report.embedding_model,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(report.seconds, 3),
+        "cpu_s": None if cpu_s is None else round(cpu_s, 3),
         "chunks": report.chunks,
         "files": len(report.stored),
     }
@@ -254,6 +257,8 @@ def index_one_off(settings: Settings, domain: str, *, client: ClientAPI | None =
         )
     seconds = sum(float(b["seconds"]) for b in builds)
     chunks = sum(int(b["chunks"]) for b in builds)
+    cpu = [float(b["cpu_s"]) for b in builds if b.get("cpu_s") is not None]
+    cpu_note = f"; {sum(cpu):.1f} s of CPU time over the recorded builds" if cpu else ""
     now = _chunks_now(settings, domain, client)
     held = now if now is not None else chunks
     build_s = seconds / chunks * held
@@ -262,7 +267,7 @@ def index_one_off(settings: Settings, domain: str, *, client: ClientAPI | None =
         "index build",
         costs.machine_cost(build_s, settings.cost_machine_usd_per_hour),
         f"{build_s:.1f} s of machine time: {seconds:.1f} s for {chunks} chunks in {len(builds)} timed "
-        f"build{'s' if len(builds) != 1 else ''} ({1000 * seconds / chunks:.0f} ms a chunk), {where}",
+        f"build{'s' if len(builds) != 1 else ''} ({1000 * seconds / chunks:.0f} ms a chunk), {where}{cpu_note}",
     )
 
 

@@ -143,6 +143,7 @@ def test_ingestion_records_its_build_time_and_the_card_scales_it_to_the_index(tm
     (build,) = index_builds(settings, domain)
     assert build["chunks"] == report.chunks > 0 and build["files"] == 2
     assert build["seconds"] == pytest.approx(report.seconds, abs=1e-3)
+    assert 0 < build["cpu_s"]  # the process's CPU time while it built (wall time is stretched by other processes)
 
     ingest_paths(settings, domain, [docs], client=client, embedder=embedder)  # nothing changed: nothing built
     assert len(index_builds(settings, domain)) == 1
@@ -151,7 +152,7 @@ def test_ingestion_records_its_build_time_and_the_card_scales_it_to_the_index(tm
     from triptych.cost_sources import index_one_off
 
     one_off = index_one_off(settings, domain, client=client)
-    assert f"{report.chunks} chunks in the index now" in one_off.detail
+    assert f"{report.chunks} chunks in the index now" in one_off.detail and "s of CPU time" in one_off.detail
     assert one_off.usd == pytest.approx(build["seconds"] * 3.6 / 3600, rel=1e-3)
 
 
