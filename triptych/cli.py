@@ -40,6 +40,11 @@ from triptych.cli_finetune import finetune_app  # noqa: E402
 
 app.add_typer(finetune_app, name="finetune")
 
+# The stakeholder page: `triptych report --domain D --html out.html` (in triptych/cli_report.py).
+from triptych.cli_report import report  # noqa: E402
+
+app.command()(report)
+
 # Evaluation: `triptych eval`, `triptych eval report|compare|list` (in triptych/cli_eval.py).
 from triptych.cli_eval import eval_app  # noqa: E402
 

@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 from chromadb.api import ClientAPI
 
+from triptych.cost_sources import record_index_build
 from triptych.documents.chunking import Chunk, ChunkingConfig, ChunkSizeError, chunk_document
 from triptych.documents.injection import flags_of
 from triptych.documents.loaders import load_document
@@ -484,7 +485,8 @@ def _ingest_into(
     """Ingest into the configured index; the demo corpora are their own originals, other files are kept."""
     index = open_index(settings, check_domain(domain), create=True, client=client)
     embedder = embedder or LazyEmbedder(settings.embedding_model, settings.embedding_batch_size)
-    return ingest_sources(
+    cpu_started = time.process_time()
+    report = ingest_sources(
         index,
         embedder,
         sources,
@@ -495,6 +497,9 @@ def _ingest_into(
         progress_total=progress_total,
         originals=originals_dir(settings, domain) if keep_originals else None,
     )
+    # the measured build time, for the cost card (triptych/cost_sources.py)
+    record_index_build(settings, report, cpu_s=time.process_time() - cpu_started)
+    return report
 
 
 def demo_domains(corpora_dir: Path) -> dict[str, Path]:

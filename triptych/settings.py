@@ -248,6 +248,14 @@ class Settings(BaseSettings):
         default=0, ge=0, le=256, description="Torch threads of the training worker; 0: every core (idle priority)."
     )
 
+    # Cost and break-even (triptych/cost_sources.py): prices of what is not billed per token
+    cost_machine_usd_per_hour: float = Field(
+        default=0.0893, ge=0, description="USD per hour of this machine: local answers, index builds, LoRA runs."
+    )
+    cost_hosted_training_usd_per_1k: float = Field(
+        default=0.003, ge=0, description="USD per 1K trained tokens of a hosted (OpenAI) fine-tuning job."
+    )
+
     # Running it for a room: who may open the app, and how much one upload may ask of it
     app_host: str = Field(
         default="127.0.0.1",

@@ -19,6 +19,7 @@ from triptych.evaluate.store import evals_dir, list_runs
 from triptych.ingest import known_domains
 from triptych.settings import ConfigError, Settings
 from triptych.ui import resources
+from triptych.ui.cost_panel import cost_and_report
 from triptych.ui.eval_jobs import app_eval_jobs
 from triptych.ui.widgets import escape_markdown
 
@@ -208,3 +209,5 @@ if bars:
         "refused; fine-tuned: unseen fact or seen but wrong; prompt: wrong or refused."
         + (f" Other domains from their latest runs: {', '.join(others)}." if others else "")
     )
+
+cost_and_report(settings, run.domain)  # cost card, break-even chart, stakeholder page (issue 16)

@@ -1,0 +1,122 @@
+"""The stakeholder page: one self-contained HTML file with methods, examples, cost, and places for the other moments."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from graphs.result import PipelineResult
+from tests.stored_runs import Answer, chunk, write_adapter_run, write_eval_run
+from triptych.cli import app
+from triptych.cost_sources import record_index_build
+from triptych.history import save_comparison
+from triptych.ingest import FileOutcome, IngestReport
+from triptych.qa import QARecord
+from triptych.settings import Settings
+from triptych.stakeholder import SECTIONS, Section, render_report
+
+QUESTIONS = [
+    QARecord("q1", "Which weekday is the anchor day?", "Tuesday", doc_ids=("remote_work",), split="test"),
+    QARecord("q2", "How much is the on-call allowance?", "EUR 1,800", doc_ids=("on_call",), split="test"),
+    QARecord("q3", "Who signs <b>expense</b> claims?", "the line manager", doc_ids=("expenses",), split="test"),
+]
+ANCHOR = chunk(1, "remote_work", "The anchor day is Tuesday. <script>alert(1)</script>")
+
+
+def answers() -> dict[str, dict[str, Answer]]:
+    return {
+        "q1": {"prompt": Answer("Monday."), "rag": Answer("Tuesday [1].", total_s=3.0, sources=(ANCHOR,)),
+               "finetuned": Answer("Tuesday.")},
+        "q2": {"prompt": Answer("EUR 1,800."), "rag": Answer("EUR 1,800 [1].", total_s=3.0),
+               "finetuned": Answer("EUR 1,800.")},
+        "q3": {"prompt": Answer("HR."), "rag": Answer("The line manager [1].", total_s=3.0),
+               "finetuned": Answer("The CFO.")},
+    }  # fmt: skip
+
+
+def stored(tmp_path: Path) -> Settings:
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", cost_machine_usd_per_hour=3.6)  # type: ignore[call-arg]
+    write_eval_run(settings, "hr", QUESTIONS, answers(), run_id="20261130-120000-hr")
+    results = {
+        "prompt": PipelineResult("prompt", "Prompt", answer="Ask HR <img src=x onerror=alert(1)>.", total_s=2.0),
+        "rag": PipelineResult("rag", "RAG", answer="Two days a month [1].", sources=[ANCHOR], total_s=3.0),
+        "finetuned": PipelineResult("finetuned", "Fine-tuned", error="model server stopped"),
+    }
+    save_comparison(settings, "How much leave do I accrue?", "hr", results)
+    report = IngestReport("hr", settings.embedding_model, seconds=20.0)
+    report.outcomes.append(FileOutcome("a.md", "a.md", "added", chunks=200, bytes=1))
+    record_index_build(settings, report)
+    write_adapter_run(settings, "hr", "20261130-100000-hr", {"wall_s": 900.0})
+    return settings
+
+
+def section(page: str, section_id: str) -> str:
+    found = re.search(rf'<section id="{section_id}" class="(\w+)">(.*?)</section>', page, flags=re.S)
+    assert found, f"no section {section_id}"
+    return f"{found[1]}:{found[2]}"
+
+
+def test_the_page_holds_every_section_and_stands_alone(tmp_path: Path) -> None:
+    page = render_report(stored(tmp_path), "hr")
+
+    methods = section(page, "methods")
+    assert methods.startswith("filled:") and "20261130-120000-hr" in methods
+    assert "95 % interval" in methods and "Correct answers, with 95 % intervals" in methods
+    assert "RAG" in methods and "Fine-tuned" in methods and "vs" in methods  # the pairwise differences
+
+    examples = section(page, "examples")
+    assert examples.count("<div class=example>") == 3
+    assert "How much leave do I accrue?" in examples  # the history first ...
+    assert "Evaluation question q1" in examples  # ... then the latest run, telling questions first
+    assert "Error: model server stopped" in examples and "The anchor day is Tuesday." in examples
+    assert "✓ correct" in examples and "✗ wrong" in examples
+
+    cost = section(page, "cost")
+    assert cost.startswith("filled:") and 'class="cost-line"' in cost and "break-even" in cost
+
+    assert section(page, "change-a-fact") == (
+        "empty:<h2>Change a fact</h2><p>No change-a-fact race of hr is recorded in this report yet.</p>"
+    )
+    assert section(page, "blind-vote").startswith("empty:<h2>Blind vote</h2>")
+    assert [m for m in re.findall(r'<section id="([\w-]+)"', page)] == [s.id for s in SECTIONS]
+
+    # self-contained and inert: nothing fetched, no script, text from models and documents escaped
+    assert "<script" not in page and "<img" not in page and "<link" not in page
+    assert not re.search(r'(src|href)="(?!#)', page)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "Who signs &lt;b&gt;expense&lt;/b&gt; claims?" in page
+    assert "@media print" in page and "@page" in page
+
+
+def test_a_domain_with_nothing_stored_says_how_to_fill_each_section(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+    page = render_report(settings, "legal")
+    assert "No evaluation run of legal yet: run `triptych eval --domain legal`" in page
+    assert section(page, "cost").startswith("empty:")
+    assert 'class="filled"' not in page
+
+
+def test_a_new_section_is_one_function_in_the_list(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+    votes = Section("blind-vote", "Blind vote", lambda s, d: f"<p>42 votes on {d}</p>", "none")
+    page = render_report(settings, "hr", [votes])
+    assert section(page, "blind-vote") == "filled:<h2>Blind vote</h2><p>42 votes on hr</p>"
+
+
+def test_report_command_writes_the_page(tmp_path: Path, clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = stored(tmp_path)
+    monkeypatch.setenv("TRIPTYCH_DATA_DIR", str(settings.data_dir))
+    out = tmp_path / "hr.html"
+    result = CliRunner().invoke(app, ["report", "--domain", "hr", "--html", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.output
+    assert "with: Which method answers best, Three example questions, Cost and break-even" in result.output
+    assert "not recorded yet: Change a fact, Blind vote" in result.output
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+    result = CliRunner().invoke(app, ["report", "--domain", "hrr", "--html", str(out)])
+    assert result.exit_code == 2 and "nothing is known about domain 'hrr'; domains: hr" in result.output
+    result = CliRunner().invoke(app, ["report", "--domain", "hr", "--html", str(tmp_path / "no" / "x.html")])
+    assert result.exit_code == 2 and "is not a folder" in result.output
