@@ -21,6 +21,7 @@ from triptych.index import (
     DocumentRecord,
     DomainIndex,
     IndexInfo,
+    IndexNotFoundError,
     build_command,
     check_domain,
     chroma_client,
@@ -111,12 +112,23 @@ def variants_of(client: ClientAPI, domain: str) -> list[Variant]:
     return [Variant.from_info(i) for i in list_indexes(client) if i.domain == domain]
 
 
+def _opened(settings: Settings, client: ClientAPI, domain: str) -> list[tuple[Variant, DomainIndex]]:
+    """The domain's variants, opened; one being created or dropped right now (half its collections) is left out."""
+    opened = []
+    for variant in variants_of(client, domain):
+        try:
+            opened.append((variant, variant.open(client, settings)))
+        except IndexNotFoundError:
+            continue
+    return opened
+
+
 def domain_documents(settings: Settings, domain: str, client: ClientAPI | None = None) -> dict[str, DocumentRecord]:
     """The domain's documents across all its variants: the most recently ingested record of each doc id."""
     client = client or chroma_client(settings)
     newest: dict[str, DocumentRecord] = {}
-    for variant in variants_of(client, domain):
-        for record in variant.open(client, settings).documents():
+    for _, index in _opened(settings, client, domain):
+        for record in index.documents():
             known = newest.get(record.doc_id)
             if known is None or record.ingested_at > known.ingested_at:
                 newest[record.doc_id] = record
@@ -129,8 +141,7 @@ def list_variants(settings: Settings, domain: str, client: ClientAPI | None = No
     current = Variant.of(settings, domain)
     newest = {d: r.content_hash for d, r in domain_documents(settings, domain, client).items()}
     infos = []
-    for variant in variants_of(client, domain):
-        index = variant.open(client, settings)
+    for variant, index in _opened(settings, client, domain):
         held = {r.doc_id: r.content_hash for r in index.documents()}
         infos.append(
             VariantInfo(
@@ -178,10 +189,11 @@ def variant_sources(
     in_corpus = {s.doc_id: s for s in collect_files([corpus])} if corpus.is_dir() else {}
     from_corpus: list[SourceFile] = []
     for doc_id, record in sorted(domain_documents(settings, domain, client).items()):
+        corpus_file = in_corpus.pop(doc_id, None)  # a document indexed from an upload of the same name wins
         if record.original and (kept_dir / record.original).is_file():
             kept.append(SourceFile(doc_id=doc_id, name=record.source, path=kept_dir / record.original))
-        elif doc_id in in_corpus:
-            from_corpus.append(in_corpus.pop(doc_id))
+        elif corpus_file is not None:
+            from_corpus.append(corpus_file)
         else:
             reason = "its original file is not kept (indexed before Triptych kept originals): upload it again"
             missing.append(FileOutcome(doc_id, record.source, "refused", reason=reason))
@@ -266,6 +278,6 @@ def remove_document_everywhere(
     kept_dir = originals_dir(settings, domain)
     return [
         variant
-        for variant in variants_of(client, check_domain(domain))
-        if remove_document(variant.open(client, settings), doc_id, kept_dir)
+        for variant, index in _opened(settings, client, check_domain(domain))
+        if remove_document(index, doc_id, kept_dir)
     ]
