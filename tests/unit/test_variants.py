@@ -233,3 +233,16 @@ def test_an_index_built_before_variants_keeps_answering_without_a_rebuild(settin
     assert same.name == collection_name("plain", settings.embedding_model)
     assert sorted(same.chunks.get()["ids"]) == plain_ids
     assert same.chunks.metadata["chunk_size"] == 160  # recorded now
+
+
+def test_the_rag_column_says_which_index_to_build_when_the_settings_ask_for_one_not_built(settings: Settings) -> None:
+    from graphs.compare import Comparison
+
+    client = chroma_client(settings)
+    ingest_uploads(settings, "hr", [("leave.md", LEAVE)], client=client, embedder=embedder(settings))
+    small = rechunked(settings).model_copy(update={"rag": settings.rag.model_copy(
+        update={"model": "compatible/never-called", "base_url": "http://127.0.0.1:9/v1"})})  # fmt: skip
+    runner = Comparison(small, retriever_for=lambda d: retriever_for(small, d, client=client, embedder=embedder(small)))
+    result = runner.run("How many days of annual leave?", "hr", ["rag"])["rag"]
+    assert result.error and "has no index with chunks of 40 tokens, overlap 8" in result.error
+    assert "Documents page" in result.error and "triptych index build --domain hr --chunk-size 40" in result.error
