@@ -36,8 +36,11 @@ def build_progress(jobs: IngestJobs) -> None:
         if job is None or job.variant is None:
             return
         if job.running:
-            text = f"Building {job.variant.label} for {job.domain}: {job.done}/{job.total or '?'} document(s)"
-            text += f", {job.current}" if job.current else ""
+            text = f"Building {job.variant.label} for {job.domain}: "
+            if job.total:
+                text += f"{job.done}/{job.total} document(s)" + (f", {job.current}" if job.current else "")
+            else:
+                text += "starting (the embedding model loads with the first document)…"
             st.progress(job.done / job.total if job.total else 0.0, text=escape_markdown(text))
             st.caption("The index in use keeps answering while this one is built.")
             return
@@ -93,7 +96,7 @@ def show_variants(settings: Settings, jobs: IngestJobs, infos: list[VariantInfo]
                     "embedding model": i.variant.embedding_model,
                     "documents": i.documents,
                     "chunks": i.chunks,
-                    "MB (approx.)": round(i.approx_bytes / 1e6, 2),
+                    "KB (approx.)": round(i.approx_bytes / 1024, 1),
                     "in use": "✓" if i.in_use else "",
                     "missing documents": i.out_of_date,
                 }
