@@ -57,22 +57,21 @@ def test_build_the_chunking_in_use_then_delete_the_old_one(tmp_path: Path) -> No
 
                     select(page, "Index", "160/24 tokens · all-MiniLM-L6-v2")
                     page.get_by_role("button", name="Delete index").click()
-                    expect(page.get_by_text("Deleted the index 160/24 tokens · all-MiniLM-L6-v2")).to_be_visible(
-                        timeout=30_000
-                    )
+                    # (its toast, "Deleted the index 160/24...", may be gone before a loaded machine looks)
                     # the one left is the one in use: picked now, and deleting it needs the confirmation
-                    in_use = page.get_by_test_id("stSelectbox").filter(
-                        has_text="48/8 tokens · all-MiniLM-L6-v2 (in use)"
-                    )
-                    expect(in_use).to_be_visible(timeout=30_000)
+                    in_use = page.get_by_role("combobox", name="Index")
+                    expect(in_use).to_have_value("48/8 tokens · all-MiniLM-L6-v2 (in use)", timeout=30_000)
                     expect(page.get_by_text("It is in use: delete it anyway")).to_be_visible()
                     expect(page.get_by_role("button", name="Delete index")).to_be_disabled()
                     shot = OUTPUT / "browser_variants_deleted.png"
                     page.screenshot(path=str(shot), full_page=True)
                     print(f"\nscreenshots: {OUTPUT}/browser_variants_*.png")
+                except Exception:
+                    page.screenshot(path=str(OUTPUT / "browser_variants_failed.png"), full_page=True)
+                    print(f"\n--- streamlit log (tail) ---\n{app.log_tail()}")
+                    raise
                 finally:
                     browser.close()
-            print(f"\n--- streamlit log (tail) ---\n{app.log_tail()}")
     except AppStartError as exc:
         pytest.fail(str(exc))
     after = Settings(_env_file=None, chroma_path=indexes, data_dir=data, corpora_dir=corpora)  # type: ignore[call-arg]
