@@ -54,10 +54,12 @@ def ingest_command(settings: Settings, domain: str, qa: Path | None) -> str:
 
 def check_index(settings: Settings, domain: str, qa: Path | None) -> None:
     """Fail with the command that builds the index when the domain has none."""
-    from triptych.index import IndexNotFoundError, IndexStoreError, open_index
+    from triptych.index import IndexNotFoundError, IndexStoreError, VariantNotBuiltError, open_index
 
     try:
         open_index(settings, domain)
+    except VariantNotBuiltError as exc:  # other chunkings/models exist: the message names the build command
+        raise _fail(str(exc)) from None
     except IndexNotFoundError:
         raise _fail(
             f"no index for domain {domain!r} (embedding model {settings.embedding_model}) in "

@@ -1,7 +1,10 @@
-"""Chroma storage: one index per domain and embedding model, embedded or on a Chroma server.
+"""Chroma storage: one index per domain, embedding model and chunking, embedded or on a Chroma server.
 
-An index is two collections. `<domain>.<model>` holds the chunks (text, offsets, page, section,
-cosine vectors). `<domain>.<model>.docs` is the catalog: one record per document with its full text
+An index (a *variant* of the domain) is two collections. `<domain>.<model>` holds the chunks of the
+default chunking (TRIPTYCH_CHUNK_SIZE/OVERLAP's built-in defaults); another chunking gets
+`<domain>.<model>.c<size>-o<overlap>` (see variant_name), so several variants of one domain sit side
+by side and can be compared. The chunk collection (text, offsets, page, section,
+cosine vectors). `<name>.docs` is the catalog: one record per document with its full text
 and metadata, including a `version` (content hash + chunking). The catalog is the source of truth:
 a chunk is only ever returned while its document's catalog record names the chunk's version. So a
 document becomes visible all at once, when its catalog record is written after all its chunks;
@@ -15,6 +18,7 @@ two CLI runs, never interleave a document's chunks-then-catalog write with anoth
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 import warnings
@@ -41,6 +45,7 @@ ROLE_DOCUMENTS = "documents"
 CATALOG_SUFFIX = ".docs"
 _DOMAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 _PAGE = 5000  # records fetched per request when reading a whole collection
+log = logging.getLogger(__name__)
 
 
 class IndexStoreError(RuntimeError):
@@ -49,6 +54,14 @@ class IndexStoreError(RuntimeError):
 
 class IndexNotFoundError(IndexStoreError):
     """No index exists yet for a domain and embedding model."""
+
+
+class VariantNotBuiltError(IndexNotFoundError):
+    """The domain has indexes, but none with the asked-for embedding model and chunking: it must be built."""
+
+
+DEFAULT_CHUNK_SIZE: int = Settings.model_fields["chunk_size"].default
+DEFAULT_CHUNK_OVERLAP: int = Settings.model_fields["chunk_overlap"].default
 
 
 def chroma_settings() -> ChromaSettings:
@@ -111,6 +124,25 @@ def collection_name(domain: str, model_name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", key.rstrip("/").rsplit("/", 1)[-1]).strip("-")[:40] or "model"
     digest = hashlib.sha1(key.encode()).hexdigest()[:6]
     return f"{check_domain(domain)}.{slug}-{digest}"
+
+
+def variant_name(domain: str, model_name: str, chunk_size: int, chunk_overlap: int) -> str:
+    """The chunk collection of one variant: today's `collection_name` for the default chunking, else suffixed.
+
+    e.g. hr_handbook.all-minilm-l6-v2-5c1e0a (160/24) and hr_handbook.all-minilm-l6-v2-5c1e0a.c300-o40.
+    """
+    base = collection_name(domain, model_name)
+    if (chunk_size, chunk_overlap) == (DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_OVERLAP):
+        return base
+    return f"{base}.c{int(chunk_size)}-o{int(chunk_overlap)}"
+
+
+def build_command(domain: str, chunk_size: int, chunk_overlap: int, model_name: str) -> str:
+    """The command that builds a variant beside the domain's other indexes."""
+    return (
+        f"triptych index build --domain {domain} --chunk-size {chunk_size} --chunk-overlap {chunk_overlap} "
+        f"--embedding-model {model_name}"
+    )
 
 
 def version_of(content_hash: str, chunk_size: int, chunk_overlap: int, unit: str = "characters") -> str:
@@ -176,6 +208,8 @@ class IndexInfo:
     collection: str
     documents: int
     chunks: int
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
 
 
 LOCK_TIMEOUT_S = 600.0  # another writer holds a domain for one document's write at a time: seconds, not minutes
@@ -210,7 +244,10 @@ class IndexAudit:
 
 
 class DomainIndex:
-    """The chunks and catalog of one domain for one embedding model."""
+    """The chunks and catalog of one variant of a domain: one embedding model, one chunk size and overlap.
+
+    Without chunk_size/chunk_overlap it is the default-chunking variant (today's collection name).
+    """
 
     def __init__(
         self,
@@ -220,13 +257,25 @@ class DomainIndex:
         *,
         create: bool = True,
         lock_dir: Path | None = None,
+        chunk_size: int | None = None,
+        chunk_overlap: int | None = None,
     ) -> None:
         self.client = client
         self.lock_dir = lock_dir
         self.domain = check_domain(domain)
         self.embedding_model = embedding_model
-        self.name = collection_name(domain, embedding_model)
-        base = {"domain": domain, "embedding_model": embedding_model}
+        self.chunk_size = DEFAULT_CHUNK_SIZE if chunk_size is None else int(chunk_size)
+        self.chunk_overlap = DEFAULT_CHUNK_OVERLAP if chunk_overlap is None else int(chunk_overlap)
+        self.name = variant_name(domain, embedding_model, self.chunk_size, self.chunk_overlap)
+        base: dict[str, str | int] = {
+            "domain": domain,
+            "embedding_model": embedding_model,
+            "chunk_size": self.chunk_size,
+            "chunk_overlap": self.chunk_overlap,
+        }
+        if legacy_index_pending(client, domain, embedding_model):  # made before variants: record its chunking first
+            with self.write_lock():
+                settle_legacy_index(client, domain, embedding_model)
         if create:
             with self.write_lock():  # two processes creating the same collections at once would collide
                 self._create(base)
@@ -235,13 +284,25 @@ class DomainIndex:
                 self.chunks = client.get_collection(self.name, embedding_function=None)
                 self.catalog = client.get_collection(self.name + CATALOG_SUFFIX, embedding_function=None)
             except (NotFoundError, ValueError):
-                raise IndexNotFoundError(
-                    f"no index for domain {domain!r} with embedding model {embedding_model}: build it with "
-                    f"`triptych ingest PATH --domain {domain}` (or upload documents in the app)"
-                ) from None
+                raise self._not_found() from None
         self._check_space()
 
-    def _create(self, base: dict[str, str]) -> None:
+    def _not_found(self) -> IndexNotFoundError:
+        others = [i for i in list_indexes(self.client) if i.domain == self.domain]
+        if not others:
+            return IndexNotFoundError(
+                f"no index for domain {self.domain!r} with embedding model {self.embedding_model}: build it with "
+                f"`triptych ingest PATH --domain {self.domain}` (or upload documents in the app)"
+            )
+        built = "; ".join(f"{i.chunk_size}/{i.chunk_overlap} with {i.embedding_model}" for i in others)
+        return VariantNotBuiltError(
+            f"domain {self.domain!r} has no index with chunks of {self.chunk_size} tokens, overlap "
+            f"{self.chunk_overlap} and embedding model {self.embedding_model} yet (built: {built}): build it on "
+            f"the Documents page (Build this index) or with "
+            f"`{build_command(self.domain, self.chunk_size, self.chunk_overlap, self.embedding_model)}`"
+        )
+
+    def _create(self, base: dict[str, str | int]) -> None:
         self.chunks = self.client.get_or_create_collection(
             self.name,
             configuration={"hnsw": {"space": "cosine"}},
@@ -491,12 +552,19 @@ def _read_all(collection: Collection, *, documents: bool) -> list[tuple[str, str
 def open_index(
     settings: Settings, domain: str, *, create: bool = False, client: ClientAPI | None = None
 ) -> DomainIndex:
-    """The index of a domain for the configured embedding model (IndexNotFoundError if absent).
+    """The variant of a domain the settings use: their embedding model, chunk size and overlap.
 
-    Its writes hold the domain's lock file under TRIPTYCH_DATA_DIR/locks (see domain_lock).
+    IndexNotFoundError if the domain has no index; VariantNotBuiltError (naming the build command) if it
+    has others. Its writes hold the domain's lock file under TRIPTYCH_DATA_DIR/locks (see domain_lock).
     """
     return DomainIndex(
-        client or chroma_client(settings), domain, settings.embedding_model, create=create, lock_dir=locks_dir(settings)
+        client or chroma_client(settings),
+        domain,
+        settings.embedding_model,
+        create=create,
+        lock_dir=locks_dir(settings),
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
     )
 
 
@@ -514,6 +582,7 @@ def list_indexes(client: ClientAPI) -> list[IndexInfo]:
         if meta.get("triptych") != ROLE_CHUNKS:
             continue
         catalog = collections.get(name + CATALOG_SUFFIX)
+        size, overlap = _chunking(meta, catalog)
         infos.append(
             IndexInfo(
                 domain=str(meta.get("domain", name)),
@@ -521,9 +590,79 @@ def list_indexes(client: ClientAPI) -> list[IndexInfo]:
                 collection=name,
                 documents=catalog.count() if catalog is not None else 0,
                 chunks=col.count(),
+                chunk_size=size,
+                chunk_overlap=overlap,
             )
         )
-    return sorted(infos, key=lambda i: (i.domain, i.embedding_model))
+    return sorted(infos, key=lambda i: (i.domain, i.embedding_model, i.chunk_size, i.chunk_overlap))
+
+
+def _chunking(meta: Any, catalog: Collection | None) -> tuple[int, int]:
+    """A chunk collection's chunk size and overlap: recorded in its metadata, or (made before variants) read
+    from its documents' records: the most common pair, the defaults for an empty index."""
+    if "chunk_size" in meta and "chunk_overlap" in meta:
+        return int(meta["chunk_size"]), int(meta["chunk_overlap"])
+    pairs: dict[tuple[int, int], int] = {}
+    for _, _, m in _read_all(catalog, documents=False) if catalog is not None else []:
+        if "chunk_size" in m and "chunk_overlap" in m:
+            pair = (int(m["chunk_size"]), int(m["chunk_overlap"]))
+            pairs[pair] = pairs.get(pair, 0) + 1
+    return max(pairs, key=lambda p: (pairs[p], p)) if pairs else (DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_OVERLAP)
+
+
+def legacy_index_pending(client: ClientAPI, domain: str, embedding_model: str) -> bool:
+    """Whether the default-named index of a domain and model has no chunking recorded, or another chunking's name."""
+    try:
+        meta = client.get_collection(collection_name(domain, embedding_model), embedding_function=None).metadata or {}
+    except (NotFoundError, ValueError):
+        return False
+    if meta.get("triptych") != ROLE_CHUNKS:
+        return False
+    if "chunk_size" not in meta or "chunk_overlap" not in meta:
+        return True
+    return (int(meta["chunk_size"]), int(meta["chunk_overlap"])) != (DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_OVERLAP)
+
+
+def settle_legacy_index(client: ClientAPI, domain: str, embedding_model: str) -> str | None:
+    """Give an index made before variants existed its chunking: recorded, and its variant's name if not default.
+
+    Each step can be repeated after a crash: the chunking is recorded on the chunk collection first,
+    then the catalog moves, then the chunks. Returns the collection's name afterwards (None when there
+    is no such index). Called under the domain's write lock.
+    """
+    base = collection_name(domain, embedding_model)
+    try:
+        chunks = client.get_collection(base, embedding_function=None)
+    except (NotFoundError, ValueError):
+        return None
+    meta = dict(chunks.metadata or {})
+    if meta.get("triptych") != ROLE_CHUNKS:
+        return None
+    catalog: Collection | None
+    try:
+        catalog = client.get_collection(base + CATALOG_SUFFIX, embedding_function=None)
+    except (NotFoundError, ValueError):
+        catalog = None
+    if "chunk_size" not in meta or "chunk_overlap" not in meta:
+        meta["chunk_size"], meta["chunk_overlap"] = _chunking(meta, catalog)
+        chunks.modify(metadata=meta)
+    target = variant_name(domain, embedding_model, int(meta["chunk_size"]), int(meta["chunk_overlap"]))
+    if target == base:
+        return base
+    names = {c.name for c in client.list_collections()}
+    if target in names:
+        log.warning("cannot move %s to %s: that index exists already; delete one of them", base, target)
+        return base
+    if catalog is not None and target + CATALOG_SUFFIX not in names:
+        catalog_meta = {
+            **(catalog.metadata or {}),
+            "chunk_size": meta["chunk_size"],
+            "chunk_overlap": meta["chunk_overlap"],
+        }
+        catalog.modify(name=target + CATALOG_SUFFIX, metadata=catalog_meta)
+    chunks.modify(name=target)
+    log.info("index %s holds chunks of %s/%s: renamed to %s", base, meta["chunk_size"], meta["chunk_overlap"], target)
+    return target
 
 
 def original_in_use(client: ClientAPI, domain: str, name: str) -> bool:

@@ -340,24 +340,22 @@ def remove_document(index: DomainIndex, doc_id: str, originals: Path | None = No
 
 
 def delete_document(settings: Settings, domain: str, doc_id: str, *, client: ClientAPI | None = None) -> bool:
-    """Delete a document from the domain's index (configured embedding model); False when it was not there."""
-    index = open_index(settings, check_domain(domain), client=client)
-    return remove_document(index, doc_id, originals_dir(settings, domain))
+    """Delete a document from every index (variant) of the domain; False when none had it."""
+    from triptych.variants import remove_document_everywhere
+
+    return bool(remove_document_everywhere(settings, check_domain(domain), doc_id, client))
 
 
 def kept_originals(settings: Settings, domain: str, *, client: ClientAPI | None = None) -> list[tuple[str, bytes]]:
-    """(display name, bytes) of each document of the domain's index whose original is kept, by doc id.
+    """(display name, bytes) of each document of the domain (any of its indexes) whose original is kept, by doc id.
 
     Uploads and command-line ingests keep theirs; the demo corpora's documents are their folder.
     """
-    from triptych.index import IndexNotFoundError
+    from triptych.variants import domain_documents
 
     if client is None and settings.chroma_mode == "embedded" and not settings.chroma_path.is_dir():
         return []  # nothing was ever indexed here: do not create an empty Chroma folder to find that out
-    try:
-        records = open_index(settings, check_domain(domain), client=client).documents()
-    except IndexNotFoundError:
-        return []
+    records = [r for _, r in sorted(domain_documents(settings, check_domain(domain), client).items())]
     folder, files = originals_dir(settings, domain), []
     for record in records:
         if record.original:

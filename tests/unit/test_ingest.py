@@ -174,11 +174,11 @@ def test_ingest_paths_and_uploads_with_settings(tmp_path: Path) -> None:
             settings, domain, [("notes.txt", b"Notes about leave.")], client=client, embedder=embedder
         )
         assert [o.doc_id for o in uploads.stored] == ["notes.txt"]
-        index = DomainIndex(client, domain, settings.embedding_model, create=False)
+        index = DomainIndex(client, domain, settings.embedding_model, create=False, chunk_size=300, chunk_overlap=30)
         assert index.document("leave.md").chunk_size == 300
         assert report.summary().startswith(f"{domain}: 1 stored, 0 unchanged, 0 refused")
     finally:
-        DomainIndex(client, domain, settings.embedding_model).drop()
+        DomainIndex(client, domain, settings.embedding_model, chunk_size=300, chunk_overlap=30).drop()
 
 
 def test_a_chunk_size_over_what_the_embedder_reads_stops_the_ingest_and_stores_nothing(tmp_path: Path) -> None:
@@ -190,10 +190,10 @@ def test_a_chunk_size_over_what_the_embedder_reads_stops_the_ingest_and_stores_n
     try:
         with pytest.raises(ChunkSizeError, match="TRIPTYCH_CHUNK_SIZE=600 tokens"):
             ingest_paths(settings, domain, [tmp_path], client=client, embedder=embedder)
-        index = DomainIndex(client, domain, settings.embedding_model, create=False)
+        index = DomainIndex(client, domain, settings.embedding_model, create=False, chunk_size=600, chunk_overlap=30)
         assert index.versions() == {}
     finally:
-        DomainIndex(client, domain, settings.embedding_model).drop()
+        DomainIndex(client, domain, settings.embedding_model, chunk_size=600, chunk_overlap=30).drop()
 
 
 def test_known_domains_are_the_demo_corpora_and_the_indexes_of_this_embedding_model(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Documents page: upload files into a domain (with a result per file), list, preview and delete them."""
+"""Documents page: upload files into a domain (with a result per file), list, preview and delete them;
+list, build and delete the domain's indexes (one per chunking and embedding model)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import streamlit as st
 
 from triptych.documents.validation import EXTENSIONS, DocumentRejected, check_batch
 from triptych.index import IndexNotFoundError, IndexStoreError, check_domain, chroma_client, open_index
-from triptych.ingest import SavedBatch, known_domains, remove_document, save_uploads, saved_batches
-from triptych.originals import originals_dir
+from triptych.ingest import SavedBatch, known_domains, save_uploads, saved_batches
 from triptych.ui import resources
+from triptych.ui.index_variants import build_progress, offer_current, show_variants
 from triptych.ui.ingest_jobs import ingest_jobs
 from triptych.ui.widgets import escape_markdown
+from triptych.variants import Variant, VariantInfo, list_variants, remove_document_everywhere
 
 settings = resources.page_start("Documents")
 st.caption(
@@ -118,15 +120,24 @@ st.subheader("In the index")
 if not domain:
     st.info("Pick or name a domain.")
     st.stop()
+build_progress(jobs)
+current = Variant.of(settings, domain)
+variants: list[VariantInfo] = []
 try:
+    variants = list_variants(settings, domain, chroma_client(settings))
+    offer_current(settings, jobs, variants, current)
     index = open_index(settings, domain, client=chroma_client(settings))
     records = index.documents()
 except IndexNotFoundError:
-    st.info(f"No documents in {escape_markdown(domain)} yet: upload some above.")
+    if not variants:
+        st.info(f"No documents in {escape_markdown(domain)} yet: upload some above.")
+    show_variants(settings, jobs, variants, current)
     st.stop()
 except IndexStoreError as exc:
     st.error(str(exc))
     st.stop()
+
+st.caption(f"Index in use: {escape_markdown(current.label)} (TRIPTYCH_CHUNK_SIZE, _CHUNK_OVERLAP, _EMBEDDING_MODEL)")
 
 st.caption(f"{len(records)} document(s), {sum(r.chunks for r in records)} chunks.")
 st.dataframe(
@@ -153,9 +164,12 @@ if records:
         st.text(text[:5000])
     confirm = remove.checkbox("Confirm delete", key="docs_confirm")
     if remove.button("Delete", key="docs_delete", disabled=not confirm):
+        # from every index of the domain, so that no update of one brings it back
         with resources.ingest_tracker().ingesting(domain):
-            deleted = remove_document(index, doc_id, originals_dir(settings, domain))
+            deleted = remove_document_everywhere(settings, domain, doc_id)
             resources.comparison().forget_retriever(domain)
         st.session_state.pop("docs_confirm", None)
         st.toast(f"Deleted {doc_id}" if deleted else f"{doc_id} was already gone")
         st.rerun()
+
+show_variants(settings, jobs, variants, current)

@@ -53,12 +53,14 @@ def _start(domain: str, source: str, upload: Any, pipelines: list[str], limit: i
     """Check what the evaluation needs, then start it in the background."""
     from triptych.evaluate.judge import Judge
     from triptych.evaluate.runner import Evaluation
-    from triptych.index import IndexNotFoundError, IndexStoreError, open_index
+    from triptych.index import IndexNotFoundError, IndexStoreError, VariantNotBuiltError, open_index
 
     records, qa_file, split = _questions(settings, domain, source, upload, limit)
     if any(PIPELINES[p].uses_retrieval for p in pipelines):
         try:
             open_index(settings, domain)
+        except VariantNotBuiltError as exc:  # the domain has other chunkings/models: the message names the build
+            raise ValueError(str(exc)) from None
         except (IndexNotFoundError, IndexStoreError):
             raise ValueError(f"{domain} has no index yet: add its documents on the Documents page first") from None
     settings.check_keys(tuple(dict.fromkeys(PIPELINES[p].endpoint for p in pipelines)))
