@@ -26,6 +26,7 @@ from graphs.context import PipelineContext, RetrieverLike
 from graphs.registry import DEFAULT_PIPELINES, PipelineSpec, get_spec
 from graphs.result import PipelineResult
 from triptych.bridge import run_relaying
+from triptych.index import IndexStoreError
 from triptych.llm.queue import ModelQueue
 from triptych.llm.server import LocalModels, ModelServerError
 from triptych.settings import ConfigError, Settings
@@ -70,7 +71,7 @@ def describe_error(exc: BaseException) -> str:
         return f"cannot reach the model endpoint{where}: is it running?"
     if isinstance(exc, openai.APIStatusError):
         return f"the endpoint answered {exc.status_code}: {exc.message}"
-    if isinstance(exc, ConfigError | ModelServerError | LookupError):
+    if isinstance(exc, ConfigError | ModelServerError | LookupError | IndexStoreError):
         return str(exc).strip("'\"")
     return f"{type(exc).__name__}: {exc}"
 

@@ -167,3 +167,12 @@ def test_a_connection_error_is_a_readable_message() -> None:
     assert msg == "cannot reach the model endpoint at http://127.0.0.1:9: is it running?"
     auth = openai.AuthenticationError("no", response=httpx.Response(401, request=request), body=None)
     assert "refused the API key" in describe_error(auth)
+
+
+def test_an_index_not_built_reads_as_its_fix_not_as_a_class_name() -> None:
+    from graphs.compare import describe_error
+    from triptych.index import VariantNotBuiltError
+
+    exc = VariantNotBuiltError("no index with chunks of 300/30 for hr: build it with `triptych index build`")
+    msg = describe_error(exc)
+    assert msg.startswith("no index with chunks") and "VariantNotBuiltError" not in msg
