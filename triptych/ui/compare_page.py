@@ -16,6 +16,7 @@ from triptych.history import HistoryRecord, save_comparison
 from triptych.ingest import known_domains
 from triptych.qa import domain_qa
 from triptych.ui import resources
+from triptych.ui.votes_view import blind_link
 from triptych.ui.widgets import (
     column_header,
     escape_markdown,
@@ -150,8 +151,11 @@ if submitted and not busy:
         st.session_state["compare_last"] = record
         if record.id:
             st.caption(f"Saved to the history as {record.id}.")
+            blind_link(record.id)
 elif (last := st.session_state.get("compare_last")) is not None:
     st.caption(f"Last comparison: {escape_markdown(last.question)} ({escape_markdown(last.domain or 'no domain')})")
     gold = gold_for(last.question, last.domain)
     render_results(last.results, show_prompt=show_prompt, gold_answers=gold)
     show_gold(gold)
+    if last.id:
+        blind_link(last.id)

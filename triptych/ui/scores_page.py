@@ -20,6 +20,7 @@ from triptych.ingest import known_domains
 from triptych.settings import ConfigError, Settings
 from triptych.ui import resources
 from triptych.ui.eval_jobs import app_eval_jobs
+from triptych.ui.votes_view import show_leaderboards
 from triptych.ui.widgets import escape_markdown
 
 settings = resources.page_start("Scores")
@@ -105,6 +106,7 @@ with st.expander("Run an evaluation", expanded=not runs):
 
     show_evaluation()
 
+show_leaderboards(settings)  # blind votes, beside the gold-answer scores below
 if not runs:
     st.info("No evaluation runs yet: start one above, or run `triptych eval --domain <domain>`, and reload this page.")
     st.stop()
