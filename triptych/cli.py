@@ -45,6 +45,11 @@ from triptych.cli_eval import eval_app  # noqa: E402
 
 app.add_typer(eval_app, name="eval")
 
+# Blind votes: `triptych votes [--domain X]`, the leaderboards (in triptych/cli_votes.py).
+from triptych.cli_votes import votes  # noqa: E402
+
+app.command()(votes)
+
 
 @app.command("serve-model")
 def serve_model(

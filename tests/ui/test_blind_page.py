@@ -100,7 +100,7 @@ def test_two_viewers_each_vote_once_and_scores_shows_the_leaderboard(app_env: Pa
     scores = AppTest.from_file(str(PAGES / "scores_page.py"), default_timeout=60).run()
     assert not scores.exception, scores.exception
     assert "**hr\\_demo** · 2 votes" in page_text(scores)
-    table = next(df.value for df in scores.dataframe)
+    table = scores.table[0].value
     assert list(table["votes"]) == [2, 2, 2, 2]  # each method was on both ballots; 'none' of all votes
     assert sorted(table["wins"]) == [0, 0, 1, 1]
     assert table["method"].iloc[-1] == "None is right" and table["win rate"].iloc[-1] == "50 %"

@@ -182,3 +182,26 @@ def test_a_leaderboard_per_question_and_for_a_domain_without_votes(tmp_path: Pat
     assert votes.leaderboard(settings, "hr_demo", question="something never asked") == []
     assert votes.leaderboard(settings, "finance") == []
     assert sum(r.wins for r in votes.leaderboard(settings, "hr_demo", question="How many leave days?")) == 10
+
+
+# --- the command line -------------------------------------------------------------------------------
+
+
+def test_the_votes_command_prints_each_domains_leaderboard(clean_env: Path) -> None:
+    from typer.testing import CliRunner
+
+    from triptych.cli import app
+
+    runner = CliRunner()
+    settings = settings_in(clean_env / "data")  # where the CLI looks: TRIPTYCH_DATA_DIR defaults to ./data
+    empty = runner.invoke(app, ["votes", "--domain", "hr_demo"])
+    assert empty.exit_code == 2 and "no blind votes for 'hr_demo'; domains with votes: none" in empty.output
+    _crafted(settings)
+    result = runner.invoke(app, ["votes", "--json"])
+    assert result.exit_code == 0, result.output
+    boards = json.loads(result.output)
+    assert [(b["domain"], b["votes"]) for b in boards] == [("hr_demo", 10), ("legal", 3)]
+    rag = boards[0]["rows"][0]
+    assert (rag["pipeline"], rag["wins"], rag["votes"], rag["win_rate"]) == ("rag", 6, 10, 0.6)
+    one = runner.invoke(app, ["votes", "--domain", "legal", "--json"])
+    assert [b["domain"] for b in json.loads(one.output)] == ["legal"]

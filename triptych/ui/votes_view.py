@@ -118,7 +118,7 @@ def show_leaderboards(settings: Settings) -> None:
         rows = votes.leaderboard(settings, domain)
         n = votes.vote_count(settings, domain)
         st.markdown(f"**{escape_markdown(domain or 'no domain')}** · {n} vote{'s' if n != 1 else ''}")
-        st.dataframe(
+        st.table(
             [
                 {
                     "method": r.label,
@@ -130,6 +130,7 @@ def show_leaderboards(settings: Settings) -> None:
                 for r in rows
             ],
             hide_index=True,
+            border="horizontal",
         )
     st.caption(
         "Viewers' choice of the best answer with the methods hidden: wins / votes on ballots the method was on, "
