@@ -75,7 +75,7 @@ def test_the_ballot_names_no_method_and_the_vote_reveals_them(app_env: Path, mon
         f"{letter} was {label[p]}" + (" :material/how_to_vote:" if p == chosen else "")
         for letter, p in zip("ABC", order, strict=True)
     ]
-    assert at.success[0].value == f"Your vote: answer B — {label[chosen]}."
+    assert at.success[0].value.replace("\\", "") == f"Your vote: answer B — {label[chosen]}."  # as shown
     after = page_text(at)
     assert "first token" in after and "Sources (1)" in after and "Gold answer:" in after
     assert f"Votes on this comparison so far (1): Prompt {int(chosen == 'prompt')}" in after

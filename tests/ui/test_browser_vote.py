@@ -1,5 +1,5 @@
-"""The blind vote in real headless Chromium: ask blind, two viewers open the shareable link, vote, see the reveal,
-and the Scores page counts both votes.
+"""The blind vote in real headless Chromium: a comparison on Compare, one click to its blind vote, two viewers
+open the shareable link, vote, see the reveal, and the Scores page counts both votes.
 
 The app runs with fresh indexes and no adapter training, so the real embedded model answers for
 the prompt and RAG columns and the fine-tuned column ("not fine-tuned yet") is left off the ballot:
@@ -51,15 +51,18 @@ def test_two_viewers_vote_blind_on_a_shared_link_and_scores_count_both(app_url: 
         pages = [presenter.new_page(), guest.new_page()]
         try:
             page = pages[0]
-            page.goto(f"{app_url}/blind_page", wait_until="domcontentloaded")
-            expect(page.get_by_role("button", name="Ask blind")).to_be_visible(timeout=FIRST_START_S * 1000)
+            page.goto(app_url, wait_until="domcontentloaded")
+            expect(page.get_by_role("button", name="Compare")).to_be_visible(timeout=FIRST_START_S * 1000)
             select(page, "Domain", domain)
             select(page, "Preset question", preset.question)
             expect(page.get_by_label("Question", exact=True)).to_have_value(preset.question, timeout=30_000)
             t0 = time.perf_counter()
-            page.get_by_role("button", name="Ask blind").click()
-            expect(page.get_by_role("heading", name="Answer A")).to_be_visible(timeout=ANSWERS_S * 1000)
+            page.get_by_role("button", name="Compare").click()
+            vote_link = page.get_by_role("link", name=re.compile(r"^Vote on it blind"))
+            expect(vote_link).to_be_visible(timeout=ANSWERS_S * 1000)  # shown once the comparison is saved
             answered_s = time.perf_counter() - t0
+            vote_link.click()  # one click from Compare
+            expect(page.get_by_role("heading", name="Answer A")).to_be_visible(timeout=60_000)
             link = page.url
             assert re.search(r"/blind_page\?blind=\d{8}-\d{6}-[0-9a-f]{8}$", link), link
             expect(page.get_by_text(link, exact=True)).to_be_visible()  # the shareable link, shown as it is
@@ -105,4 +108,4 @@ def test_two_viewers_vote_blind_on_a_shared_link_and_scores_count_both(app_url: 
         finally:
             presenter.close()
             guest.close()
-    print(f"\nscreenshots: {OUTPUT}/browser_vote_{{ballot,reveal,scores}}.png; blind answers {answered_s:.1f} s")
+    print(f"\nscreenshots: {OUTPUT}/browser_vote_{{ballot,reveal,scores}}.png; comparison {answered_s:.1f} s")
