@@ -205,3 +205,35 @@ def test_the_votes_command_prints_each_domains_leaderboard(clean_env: Path) -> N
     assert (rag["pipeline"], rag["wins"], rag["votes"], rag["win_rate"]) == ("rag", 6, 10, 0.6)
     one = runner.invoke(app, ["votes", "--domain", "legal", "--json"])
     assert [b["domain"] for b in json.loads(one.output)] == ["legal"]
+
+
+def test_the_ballot_hides_citation_marks_that_only_rag_writes() -> None:
+    from triptych.ui.votes_view import blind_text
+
+    assert blind_text("Employees get 25 days [1]. Ask HR [2, 3].") == "Employees get 25 days. Ask HR."
+    assert blind_text("Weeks 32 and 33 [1][2]") == "Weeks 32 and 33"
+    assert blind_text("Section [A] stays; so does [1a]") == "Section [A] stays; so does [1a]"
+
+
+def test_concurrent_sessions_of_one_app_process_count_a_viewer_once(tmp_path: Path) -> None:
+    """Streamlit runs each session in a thread of one process: the same lock keeps them apart."""
+    import threading
+
+    settings = settings_in(tmp_path)
+    rec = record()
+    threads, rounds = 6, 20
+    start = threading.Barrier(threads)
+    stored: list[tuple[int, bool]] = []
+
+    def session(worker: int) -> None:
+        for r in range(rounds):
+            start.wait()
+            stored.append((r, votes.cast_vote(settings, rec, f"shared-{r}", THREE[worker % 3]).stored))
+
+    pool = [threading.Thread(target=session, args=(w,)) for w in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=60)
+    assert [sum(ok for r, ok in stored if r == i) for i in range(rounds)] == [1] * rounds
+    assert len(votes.read_votes(settings)) == rounds
