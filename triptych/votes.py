@@ -17,7 +17,7 @@ import json
 import os
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,10 +56,12 @@ class Vote:
     domain: str | None
     question: str
     viewer: str
-    choice: str  # a pipeline id from `candidates`, or NONE
-    candidates: list[str]  # the pipelines on the ballot (every one of them had an answer)
+    choice: str  # a column of `candidates`, or NONE
+    # the comparison's columns on the ballot (every one had an answer): pipeline ids, or `rag@setup` keys
+    candidates: list[str]
     order: list[str]  # the ballot as this viewer saw it: A first
     created_at: str  # ISO 8601, UTC
+    labels: dict[str, str] = field(default_factory=dict)  # each candidate's label as the reveal showed it
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Vote:
@@ -73,6 +75,7 @@ class Vote:
             candidates=[str(p) for p in data["candidates"]],
             order=[str(p) for p in data.get("order") or data["candidates"]],
             created_at=str(data.get("created_at", "")),
+            labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
         )
 
 
@@ -166,6 +169,7 @@ def cast_vote(settings: Settings, record: HistoryRecord, viewer: str, choice: st
             candidates=candidates,
             order=shuffled(candidates, record.id, viewer),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            labels={p: record.results[p].label for p in candidates},
         )
         _append(path, asdict(vote))
     return CastResult(vote, stored=True)
@@ -205,7 +209,7 @@ class LeaderboardRow:
     (for NONE: every vote); `ci95` is its Wilson 95 % interval.
     """
 
-    pipeline: str  # a pipeline id, or NONE
+    pipeline: str  # a pipeline id (or a `pipeline@setup` column key), or NONE
     label: str
     wins: int
     votes: int
@@ -218,14 +222,18 @@ class LeaderboardRow:
 
 
 def leaderboard_of(votes: Iterable[Vote], labels: dict[str, str] | None = None) -> list[LeaderboardRow]:
-    """The leaderboard of these votes: pipelines by win rate (then wins), the NONE row last."""
-    labels = labels or {}
+    """The leaderboard of these votes: pipelines by win rate (then wins), the NONE row last.
+
+    A row's label is the one its latest vote recorded, else `labels`' (pipeline id -> label), else its id.
+    """
+    labels = dict(labels or {})
     wins: dict[str, int] = {}
     seen: dict[str, int] = {}
     total = none = 0
     for v in votes:
         total += 1
         none += v.choice == NONE
+        labels.update(v.labels)
         for p in v.candidates:
             seen[p] = seen.get(p, 0) + 1
         if v.choice != NONE:

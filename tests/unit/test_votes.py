@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from graphs.registry import PIPELINES
 from graphs.result import PipelineResult
 from triptych import votes
 from triptych.history import HistoryRecord
@@ -28,13 +29,15 @@ def record(record_id: str = CMP, domain: str | None = "hr_demo", **answers: str)
     """A saved comparison; an answer starting with '!' is that pipeline's error, '' its 'not fine-tuned' notice."""
     answers = answers or {"prompt": "About 20 days.", "rag": "25 days [1].", "finetuned": "25 days."}
     results = {}
-    for pid, text in answers.items():
+    for key, text in answers.items():
+        pid, _, setup = key.partition("@")  # a second column of a pipeline: `rag@top4`, labelled "RAG · top4"
+        label = PIPELINES[pid].label + (f" · {setup}" if setup else "")
         if text.startswith("!"):
-            results[pid] = PipelineResult(pid, pid.title(), error=text[1:])
+            results[key] = PipelineResult(pid, label, error=text[1:])
         elif not text:
-            results[pid] = PipelineResult(pid, pid.title(), notice="not fine-tuned yet")
+            results[key] = PipelineResult(pid, label, notice="not fine-tuned yet")
         else:
-            results[pid] = PipelineResult(pid, pid.title(), answer=text, total_s=1.0)
+            results[key] = PipelineResult(pid, label, answer=text, total_s=1.0)
     return HistoryRecord(record_id, "2026-11-30T12:00:00+00:00", "How many leave days?", domain, list(results),
                          results, {})  # fmt: skip
 
@@ -174,6 +177,18 @@ def test_the_leaderboard_counts_wins_over_ballots_with_wilson_intervals(tmp_path
                                                               ("none", 0, 3)]  # fmt: skip
     assert votes.voted_domains(settings) == ["hr_demo", "legal"]
     assert all(math.isclose(r.to_dict()["win_rate"], r.wins / r.votes) for r in legal)
+
+
+def test_two_columns_of_one_pipeline_under_two_setups_are_two_rows_with_their_labels(tmp_path: Path) -> None:
+    settings = settings_in(tmp_path)
+    rec = record(rag="25 days [1].", **{"rag@top4": "25 days of leave [2]."})
+    assert votes.cast_vote(settings, rec, "v1", "rag@top4").stored
+    assert votes.cast_vote(settings, rec, "v2", "rag").stored
+    assert votes.cast_vote(settings, rec, "v3", "rag@top4").stored
+    rows = votes.leaderboard(settings, "hr_demo")
+    assert [(r.pipeline, r.label, r.wins, r.votes) for r in rows] == [
+        ("rag@top4", "RAG · top4", 2, 3), ("rag", "RAG", 1, 3), ("none", "None is right", 0, 3)
+    ]  # fmt: skip
 
 
 def test_a_leaderboard_per_question_and_for_a_domain_without_votes(tmp_path: Path) -> None:

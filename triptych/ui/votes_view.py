@@ -57,12 +57,12 @@ def gold_answers(settings: Settings, record: HistoryRecord) -> list[str]:
     return next((r.gold_answers for r in qa if r.question == record.question.strip()), [])
 
 
-def label_of(pipeline: str) -> str:
-    """A pipeline's display name (NONE: 'None is right')."""
-    if pipeline == votes.NONE:
+def label_of(record: HistoryRecord, column: str) -> str:
+    """A column's display name as the comparison labelled it (NONE: 'None is right')."""
+    if column == votes.NONE:
         return votes.NONE_LABEL
-    spec = PIPELINES.get(pipeline)
-    return spec.label if spec else pipeline
+    result = record.results.get(column)
+    return result.label if result is not None and result.label else column
 
 
 def render_ballot(record: HistoryRecord, order: Sequence[str]) -> str | None:
@@ -88,14 +88,16 @@ def render_reveal(settings: Settings, record: HistoryRecord, vote: votes.Vote) -
     order = [p for p in vote.order if p in record.results] or votes.ballot(record)
     letter = votes.letters(order)
     chosen = "none of the answers" if vote.choice == votes.NONE else f"answer {letter.get(vote.choice, '?')}"
-    st.success(f"Your vote: {chosen} — {escape_markdown(label_of(vote.choice))}.", icon=":material/how_to_vote:")
+    st.success(
+        f"Your vote: {chosen} — {escape_markdown(label_of(record, vote.choice))}.", icon=":material/how_to_vote:"
+    )
     gold = gold_answers(settings, record)
     for col, pid in zip(st.columns(len(order)), order, strict=True):
         with col:
             result = record.results[pid]
             picked = " :material/how_to_vote:" if pid == vote.choice else ""
-            st.subheader(f"{letter[pid]} was {result.label}{picked}")
-            if spec := PIPELINES.get(pid):
+            st.subheader(f"{letter[pid]} was {label_of(record, pid)}{picked}")
+            if spec := PIPELINES.get(result.pipeline):
                 st.caption(f":material/tune: {escape_markdown(spec.what_changed)}")
             render_final(st.empty(), st.empty(), result)
             render_details(result, show_prompt=False, gold_answers=gold, key=f"reveal_{pid}")
@@ -103,7 +105,7 @@ def render_reveal(settings: Settings, record: HistoryRecord, vote: votes.Vote) -
         st.info(f"**Gold answer:** {escape_markdown(' / '.join(gold))}", icon=":material/verified:")
     counts = votes.tally(settings, record.id)
     total = sum(counts.values())
-    parts = [f"{escape_markdown(label_of(p))} {counts.get(p, 0)}" for p in [*votes.ballot(record), votes.NONE]]
+    parts = [f"{escape_markdown(label_of(record, p))} {counts.get(p, 0)}" for p in [*votes.ballot(record), votes.NONE]]
     st.caption(f"Votes on this comparison so far ({total}): " + " · ".join(parts))
 
 
