@@ -58,6 +58,10 @@ app.add_typer(demo_app, name="demo")
 from triptych.cli_setup import setup_app, setup_or_exit  # noqa: E402
 
 app.add_typer(setup_app, name="setup")
+# Blind votes: `triptych votes [--domain X]`, the leaderboards (in triptych/cli_votes.py).
+from triptych.cli_votes import votes  # noqa: E402
+
+app.command()(votes)
 
 
 @app.command("serve-model")

@@ -37,6 +37,7 @@ from triptych.setups import (
     setup_names,
 )
 from triptych.ui import resources
+from triptych.ui.votes_view import blind_link
 from triptych.ui.widgets import (
     column_header,
     escape_markdown,
@@ -357,6 +358,7 @@ def remember(settings: Settings, question: str, domain: str | None, columns: Seq
     if record.id:
         names = sorted({c.setup.name for c in shown})
         st.caption(f"Saved to the history as {record.id} (setup {escape_markdown(', '.join(names))}).")
+        blind_link(record.id)  # the shareable link that opens this comparison blind
 
 
 def ask_again(settings: Settings, columns: Sequence[Column], show_prompt: bool, gold_for: Any) -> None:

@@ -15,6 +15,7 @@ from triptych.ingest import known_domains
 from triptych.qa import domain_qa
 from triptych.ui import adjust, resources
 from triptych.ui.replay_view import link_to_replay
+from triptych.ui.votes_view import blind_link
 from triptych.ui.widgets import escape_markdown
 
 settings = resources.page_start("Triptych")
@@ -124,3 +125,5 @@ elif action == "ask_again" and chosen:
 elif (last := st.session_state.get("compare_last")) is not None:
     adjust.show_last(show_prompt, gold_for)
     show_gold(gold_for(last.question, last.domain))
+    if last.id:
+        blind_link(last.id)

@@ -21,6 +21,7 @@ from triptych.settings import ConfigError, Settings
 from triptych.ui import resources
 from triptych.ui.cost_panel import cost_and_report
 from triptych.ui.eval_jobs import app_eval_jobs
+from triptych.ui.votes_view import show_leaderboards
 from triptych.ui.widgets import escape_markdown
 
 settings = resources.page_start("Scores")
@@ -108,6 +109,7 @@ with st.expander("Run an evaluation", expanded=not runs):
 
     show_evaluation()
 
+show_leaderboards(settings)  # blind votes, beside the gold-answer scores below
 if not runs:
     st.info("No evaluation runs yet: start one above, or run `triptych eval --domain <domain>`, and reload this page.")
     st.stop()
