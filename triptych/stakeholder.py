@@ -234,11 +234,24 @@ def change_a_fact(settings: Settings, domain: str) -> str | None:
 
 
 def blind_vote(settings: Settings, domain: str) -> str | None:
-    """PLACE for issue 16 item 3 (blind vote): the per-domain leaderboard (win rate, 95 % interval, votes).
+    """The domain's blind-vote leaderboard: win rate with its Wilson 95 % interval and the number of votes."""
+    from triptych import votes
 
-    Returns None until that feature's stored votes are read here; the page then says how to collect them.
-    """
-    return None
+    rows = votes.leaderboard(settings, domain)
+    if not rows:
+        return None
+    total = votes.vote_count(settings, domain)
+    cells = "".join(
+        f"<tr><td>{escape(r.label)}</td><td>{r.wins}</td><td>{r.votes}</td><td>{r.win_rate * 100:.0f} %</td>"
+        f"<td>{r.ci95[0] * 100:.0f}–{r.ci95[1] * 100:.0f} %</td></tr>"
+        for r in rows
+    )
+    return (
+        f"<p>Viewers saw the answers shuffled and labelled A, B, C, without method names or sources, and voted "
+        f"for the best one ({total} vote{'s' if total != 1 else ''}). A method's win rate counts the votes whose "
+        "ballot held it.</p><table><tr><th>method</th><th>wins</th><th>votes</th><th>win rate</th>"
+        f"<th>95 % interval</th></tr>{cells}</table>"
+    )
 
 
 SECTIONS: list[Section] = [
@@ -270,7 +283,7 @@ SECTIONS: list[Section] = [
         "blind-vote",
         "Blind vote",
         blind_vote,
-        "No blind votes on {domain} are recorded in this report yet.",
+        "No blind votes on {domain} yet: ask on Compare, then 'Vote on it blind' and share the link.",
     ),
 ]
 

@@ -120,3 +120,25 @@ def test_report_command_writes_the_page(tmp_path: Path, clean_env: Path, monkeyp
     assert result.exit_code == 2 and "nothing is known about domain 'hrr'; domains: hr" in result.output
     result = CliRunner().invoke(app, ["report", "--domain", "hr", "--html", str(tmp_path / "no" / "x.html")])
     assert result.exit_code == 2 and "is not a folder" in result.output
+
+
+def test_the_blind_vote_section_shows_the_domains_leaderboard_with_intervals(tmp_path: Path) -> None:
+    from triptych import votes
+    from triptych.history import HistoryRecord
+
+    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    results = {
+        pid: PipelineResult(pid, label, answer=text, total_s=1.0)
+        for pid, label, text in (("prompt", "Prompt", "Monday."), ("rag", "RAG", "Tuesday [1]."))
+    }
+    for i, (viewer, choice) in enumerate((("v1", "rag"), ("v2", "rag"), ("v3", "prompt"), ("v4", votes.NONE))):
+        rec = HistoryRecord(f"20261130-12000{i}-abcdef0{i}", "2026-11-30T12:00:00+00:00", "Anchor day?", "hr",
+                            list(results), results, {})  # fmt: skip
+        assert votes.cast_vote(settings, rec, viewer, choice).stored
+    page = render_report(settings, "hr")
+    html = section(page, "blind-vote")
+    assert html.startswith("filled:") and "4 votes" in html
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(\d+)</td><td>(\d+)</td><td>(\d+) %</td>", html)
+    assert rows[0] == ("RAG", "2", "4", "50")  # 2 of the 4 ballots that held RAG
+    assert ("Prompt", "1", "4", "25") in rows
+    assert section(render_report(settings, "other"), "blind-vote").startswith("empty:")  # another domain's votes
