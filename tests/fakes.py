@@ -62,7 +62,10 @@ class ScriptedChat(BaseChatModel):
         self.calls.append(list(messages))
         if self.error:
             raise self.error
-        words = self.reply.split(" ")
+        reply = self.reply
+        for end in stop or ():  # the endpoint ends the answer where it meets a stop string, as servers do
+            reply = reply.split(end, 1)[0]
+        words = reply.split(" ")
         for i, word in enumerate(words):
             await asyncio.sleep(self.delay)
             yield ChatGenerationChunk(message=AIMessageChunk(content=word if i == 0 else " " + word))

@@ -176,3 +176,19 @@ def test_an_index_not_built_reads_as_its_fix_not_as_a_class_name() -> None:
     exc = VariantNotBuiltError("no index with chunks of 300/30 for hr: build it with `triptych index build`")
     msg = describe_error(exc)
     assert msg.startswith("no index with chunks") and "VariantNotBuiltError" not in msg
+
+
+def test_an_answer_from_passages_ends_before_a_passage_or_question_the_model_invents() -> None:
+    invented = "2.25 days a month [1].\n[3] (Leave policy - Extra)\nEmployees also get 40 days."
+    state = run(
+        rag.compile(), "How much leave accrues?", ctx(ScriptedChat(reply=invented), retriever=FakeRetriever(CHUNKS))
+    )
+    assert state["answer"] == "2.25 days a month [1]."
+    next_question = "2.25 days a month [1].\nQuestion: How many desks?"
+    state = run(
+        rag.compile(), "How much leave?", ctx(ScriptedChat(reply=next_question), retriever=FakeRetriever(CHUNKS))
+    )
+    assert state["answer"] == "2.25 days a month [1]."
+    # the prompt column has no passages: a reply of its own with a bracketed line is left whole
+    listed = "Two options:\n[a] ask HR\n[b] read the handbook"
+    assert run(prompt.compile(), "How do I ask?", ctx(ScriptedChat(reply=listed)))["answer"] == listed

@@ -53,6 +53,7 @@ async def stream_answer(
     on_token: Callable[[str], None] | None = None,
     usage_counter: UsageCounter | None = None,
     started_at: float | None = None,
+    stop: Sequence[str] | None = None,
 ) -> Generation:
     """Stream `messages` through `chat`, calling `on_token` for each piece of text as it arrives.
 
@@ -61,11 +62,12 @@ async def stream_answer(
     Token counts come from the endpoint's usage report; where it sends none while streaming (the
     embedded llama.cpp server), `usage_counter` counts them once the answer is complete.
     The endpoint's `finish_reason` is kept: an answer it did not finish is never taken as complete.
+    `stop`: strings that end the answer where the endpoint meets them (not included in it).
     """
     start = time.perf_counter() if started_at is None else started_at
     ttft: float | None = None
     merged: AIMessageChunk | None = None
-    async for chunk in chat.astream(list(messages)):
+    async for chunk in chat.astream(list(messages), stop=list(stop) if stop else None):
         assert isinstance(chunk, AIMessageChunk)
         text = chunk.text
         if text and ttft is None:
