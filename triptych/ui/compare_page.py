@@ -16,6 +16,7 @@ from triptych.history import HistoryRecord, save_comparison
 from triptych.ingest import known_domains
 from triptych.qa import domain_qa
 from triptych.ui import resources
+from triptych.ui.fact_link import change_fact_link
 from triptych.ui.widgets import (
     column_header,
     escape_markdown,
@@ -132,6 +133,7 @@ def stream_comparison(q: str, dom: str | None, pipelines: list[str]) -> dict[str
         with col:
             render_details(results[pid], show_prompt=show_prompt, gold_answers=gold, key=pid)
     show_gold(gold)
+    change_fact_link(dom, q)
     return results
 
 
@@ -155,3 +157,4 @@ elif (last := st.session_state.get("compare_last")) is not None:
     gold = gold_for(last.question, last.domain)
     render_results(last.results, show_prompt=show_prompt, gold_answers=gold)
     show_gold(gold)
+    change_fact_link(last.domain, last.question)
