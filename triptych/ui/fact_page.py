@@ -124,7 +124,7 @@ def show_retrain() -> None:
         return
     job = resources.training_queue().status(domain)
     if job is not None and job.active:
-        st.caption(f":material/hourglass_top: {escape_markdown(job.describe())}")
+        follow_training(domain)
     elif st.button("Retrain the fine-tuned column", key="fact_retrain", icon=":material/model_training:"):
         try:
             resources.training_queue().enqueue(domain, front=True)
@@ -132,6 +132,16 @@ def show_retrain() -> None:
             st.warning(str(exc))
         else:
             st.rerun()
+
+
+@st.fragment(run_every=3.0)
+def follow_training(dom: str) -> None:
+    """A retrain in progress, polled every 3 s; the page is shown again when it has finished."""
+    job = resources.training_queue().status(dom)
+    if job is not None and job.active:
+        st.caption(f":material/hourglass_top: Fine-tuned column: {escape_markdown(job.describe())}")
+    else:
+        st.rerun()
 
 
 def show_race(r: dict[str, Any]) -> None:
