@@ -62,6 +62,7 @@ def test_change_a_fact_live_in_a_real_browser(app: tuple[str, Path], tmp_path: P
             expect(page.get_by_role("button", name="Compare")).to_be_visible(timeout=FIRST_START_S * 1000)
             select(page, "Domain", DOMAIN)
             select(page, "Preset question", change.question)
+            expect(page.get_by_label("Question", exact=True)).to_have_value(change.question, timeout=30_000)
             page.get_by_role("button", name="Compare").click()
             expect(page.get_by_text(re.compile(r"total \d+\.\d+ s"))).to_have_count(2, timeout=ANSWERS_S * 1000)
 
