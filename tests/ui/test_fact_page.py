@@ -83,3 +83,28 @@ def test_a_sentence_not_in_the_document_is_refused_with_the_fix(indexed: Path, m
     assert not at.exception
     assert any("does not occur in leave.md: copy it exactly" in e.value for e in at.error)
     assert live_change.active_change(load_settings(), "hr_demo") is None
+
+
+def test_the_answers_just_compared_are_the_races_before(indexed: Path, monkeypatch) -> None:
+    """Coming from Compare with the same question, the race does not ask the unchanged documents twice."""
+    from graphs.result import PipelineResult
+    from triptych.history import HistoryRecord
+
+    scripted_comparison(monkeypatch, {"prompt": "No idea.", "rag": "Employees get 27 days [1].", "finetuned": "25."})
+    compared = {
+        "prompt": PipelineResult("prompt", "Prompt", answer="Maybe 20 days.", total_s=1.0),
+        "rag": PipelineResult("rag", "RAG", answer="From Compare: employees get 25 days.", total_s=2.0),
+    }
+    at = AppTest.from_file(str(PAGES / "fact_page.py"), default_timeout=60)
+    at.session_state["compare_last"] = HistoryRecord(
+        "h1", "2999-01-01T00:00:00+00:00", QUESTION, "hr_demo", list(compared), compared, {}
+    )
+    at.query_params["domain"] = "hr_demo"
+    at.run()
+    at.button(key="fact_scripted").click().run()
+
+    assert not at.exception
+    race = live_change.read_races(load_settings(), "hr_demo")[-1]
+    assert list(race["columns"]) == ["prompt", "rag"]  # the pipelines that were compared
+    assert race["columns"]["rag"]["before"]["answer"] == "From Compare: employees get 25 days."
+    assert race["columns"]["rag"]["after"]["answer"] == "Employees get 27 days [1]."

@@ -8,6 +8,7 @@ Opened from Compare with `?domain=...&question=...`, the question and domain are
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import streamlit as st
@@ -65,18 +66,35 @@ def show_active(active: live_change.ActiveChange) -> None:
                 st.error(str(exc))
                 return
         resources.comparison().forget_retriever(domain)
+        st.session_state["fact_undone_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         st.session_state["fact_notice"] = (
             f"Restored the original {undone.doc_id} ({undone.chunks} chunks re-indexed in {undone.reindex_s:.1f} s)."
         )
         st.rerun()
 
 
+def compared_before(change: FactChange) -> tuple[dict[str, Any] | None, list[str]]:
+    """Compare's answers to this very question on the unchanged documents, if it is the last thing asked there
+    (made after the domain's last race and Undo); else None. With the pipelines to race."""
+    last = st.session_state.get("compare_last")
+    since = max([r.get("at", "") for r in live_change.read_races(settings, domain)]
+                + [st.session_state.get("fact_undone_at", "")])  # fmt: skip
+    if last is None or last.domain != domain or last.question.strip() != change.question.strip():
+        return None, list(DEFAULT_PIPELINES)
+    if not last.created_at or last.created_at <= since or any(r.error for r in last.results.values()):
+        return None, list(DEFAULT_PIPELINES)
+    return dict(last.results), list(last.results)
+
+
 def race(change: FactChange) -> None:
     """Ask, change, re-index, ask again: progress in a status box, then the page shows the recorded race."""
+    before, pipelines = compared_before(change)
     with st.status("Changing the fact and asking again…", expanded=True) as status:
+        if before is not None:
+            status.write("the answers before the change: the comparison just made on Compare")
         try:
             with resources.ingest_tracker().ingesting(domain):
-                live_change.run_race(settings, resources.comparison(), domain, change, list(DEFAULT_PIPELINES),
+                live_change.run_race(settings, resources.comparison(), domain, change, pipelines, before=before,
                                      on_step=status.write)  # fmt: skip
         except (ChangeError, IndexStoreError) as exc:
             status.update(label="The fact was not changed", state="error")
@@ -87,7 +105,9 @@ def race(change: FactChange) -> None:
 
 
 def verdict(side: dict[str, Any]) -> str:
-    """A badge: which fact an answer states."""
+    """A badge: which fact an answer states (none for a column that did not answer)."""
+    if not side.get("answer"):
+        return ""
     if side.get("states_new"):
         return ":green-badge[:material/check: the new fact]"
     if side.get("states_old"):
