@@ -94,6 +94,7 @@ def test_the_answers_just_compared_are_the_races_before(indexed: Path, monkeypat
     compared = {
         "prompt": PipelineResult("prompt", "Prompt", answer="Maybe 20 days.", total_s=1.0),
         "rag": PipelineResult("rag", "RAG", answer="From Compare: employees get 25 days.", total_s=2.0),
+        "rag@tuned": PipelineResult("rag", "RAG", answer="Under another setup: 25 days.", total_s=2.0),
     }
     at = AppTest.from_file(str(PAGES / "fact_page.py"), default_timeout=60)
     at.session_state["compare_last"] = HistoryRecord(
@@ -105,6 +106,6 @@ def test_the_answers_just_compared_are_the_races_before(indexed: Path, monkeypat
 
     assert not at.exception
     race = live_change.read_races(load_settings(), "hr_demo")[-1]
-    assert list(race["columns"]) == ["prompt", "rag"]  # the pipelines that were compared
+    assert list(race["columns"]) == ["prompt", "rag"]  # the pipelines compared (a column of another setup is not)
     assert race["columns"]["rag"]["before"]["answer"] == "From Compare: employees get 25 days."
     assert race["columns"]["rag"]["after"]["answer"] == "Employees get 27 days [1]."

@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from graphs.registry import DEFAULT_PIPELINES
+from graphs.registry import DEFAULT_PIPELINES, PIPELINES
 from triptych import live_change
 from triptych.finetune.dataset import gold_records
 from triptych.index import IndexStoreError, open_index
@@ -83,7 +83,8 @@ def compared_before(change: FactChange) -> tuple[dict[str, Any] | None, list[str
         return None, list(DEFAULT_PIPELINES)
     if not last.created_at or last.created_at <= since or any(r.error for r in last.results.values()):
         return None, list(DEFAULT_PIPELINES)
-    return dict(last.results), list(last.results)
+    compared = {k: r for k, r in last.results.items() if k in PIPELINES}  # plain pipeline columns only
+    return (compared, list(compared)) if compared else (None, list(DEFAULT_PIPELINES))
 
 
 def race(change: FactChange) -> None:
