@@ -19,6 +19,7 @@ pages = [
     st.Page("triptych/ui/history_page.py", title="History", icon=":material/history:"),
     st.Page("triptych/ui/replay_page.py", title="Replay", icon=":material/replay:"),
     st.Page("triptych/ui/blind_page.py", title="Blind vote", icon=":material/how_to_vote:"),
+    st.Page("triptych/ui/fact_page.py", title="Change a fact", icon=":material/edit_note:"),
     st.Page("triptych/ui/scores_page.py", title="Scores", icon=":material/leaderboard:"),
     st.Page("triptych/ui/finetune_page.py", title="Fine-tune", icon=":material/model_training:"),
     st.Page("triptych/ui/settings_page.py", title="Settings", icon=":material/settings:"),

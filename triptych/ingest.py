@@ -541,7 +541,12 @@ def ensure_demo_indexes(
     embedded, and the embedding model is not even loaded when everything is up to date. Documents
     in the index that are not in the corpus (for example uploads) are left alone.
     """
-    domains = {d: collect_files([docs]) for d, docs in demo_domains(settings.corpora_dir).items()}
+    from triptych.live_change import with_active_changes  # a fact changed live stays changed across restarts
+
+    domains = {
+        d: with_active_changes(settings, d, collect_files([docs]))
+        for d, docs in demo_domains(settings.corpora_dir).items()
+    }
     total = sum(len(s) for s in domains.values())
     embedder = embedder or LazyEmbedder(settings.embedding_model, settings.embedding_batch_size)
     reports: dict[str, IngestReport] = {}

@@ -97,9 +97,11 @@ def domain_documents(settings: Settings, domain: str) -> list[tuple[str, str, st
     """
     from triptych.index import IndexStoreError
     from triptych.ingest import kept_originals
+    from triptych.live_change import changed_documents
 
     docs_dir = settings.corpora_dir / domain / "docs"
     files = [(p.name, p.read_bytes()) for p in sorted(docs_dir.iterdir()) if p.is_file()] if docs_dir.is_dir() else []
+    files = changed_documents(settings, domain, files)  # a fact changed live: retraining learns the new one
     try:
         files += kept_originals(settings, domain)
     except IndexStoreError as exc:  # the uploads are listed in the index's catalog

@@ -14,6 +14,7 @@ from triptych.finetune import registry
 from triptych.ingest import known_domains
 from triptych.qa import domain_qa
 from triptych.ui import adjust, resources
+from triptych.ui.fact_link import change_fact_link
 from triptych.ui.replay_view import link_to_replay
 from triptych.ui.votes_view import blind_link
 from triptych.ui.widgets import escape_markdown
@@ -120,6 +121,7 @@ if submitted and not busy:
         gold = gold_for(question.strip(), domain)
         adjust.ask(settings, question.strip(), domain, columns, show_prompt, gold)
         show_gold(gold)
+        change_fact_link(domain, question.strip())
 elif action == "ask_again" and chosen:
     adjust.ask_again(settings, columns, show_prompt, gold_for)
 elif (last := st.session_state.get("compare_last")) is not None:
@@ -127,3 +129,4 @@ elif (last := st.session_state.get("compare_last")) is not None:
     show_gold(gold_for(last.question, last.domain))
     if last.id:
         blind_link(last.id)
+    change_fact_link(last.domain, last.question)
