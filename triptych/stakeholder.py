@@ -226,11 +226,54 @@ def cost_section(settings: Settings, domain: str) -> str | None:
 
 
 def change_a_fact(settings: Settings, domain: str) -> str | None:
-    """PLACE for issue 16 item 1 (change a fact, live): the latest race of `domain` (re-index time, answers).
+    """The domain's latest change-a-fact race: the changed sentence, each column's answer before and after,
+    how soon RAG stated the new fact, and what retraining the fine-tuned model would take (measured)."""
+    from triptych import live_change
 
-    Returns None until that feature's stored races are read here; the page then says how to make one.
-    """
-    return None
+    races = live_change.read_races(settings, domain)
+    if not races:
+        return None
+    race = races[-1]
+
+    def said(side: dict[str, Any]) -> str:
+        if side.get("states_new"):
+            return "the new fact"
+        if side.get("states_old"):
+            return "the old fact"
+        return "neither" if side.get("answer") else escape(str(side.get("error") or "no answer"))
+
+    rows = "".join(
+        f"<tr><td>{escape(str(col.get('label', pid)))}</td>"
+        f"<td>{escape(str(col['before'].get('answer') or ''))}</td><td>{escape(str(col['after'].get('answer') or ''))}"
+        f"</td><td>{said(col['after'])}</td></tr>"
+        for pid, col in (race.get("columns") or {}).items()
+    )
+    rag_s = race.get("rag_new_fact_s")
+    rag_line = (
+        f"RAG stated the new fact {rag_s:.1f} s after the change (re-indexing one document: "
+        f"{race.get('reindex_s') or 0:.1f} s)."
+        if rag_s is not None
+        else "RAG did not state the new fact in this race."
+    )
+    retrain = race.get("retrain")
+    if retrain and retrain.get("s_per_step") and retrain.get("steps"):
+        cost = f", about ${retrain['cost_usd']:.4f}" if retrain.get("cost_usd") else ""
+        retrain_line = (
+            f"The fine-tuned model keeps what it was trained on until it is retrained: its last run took "
+            f"{retrain['s_per_step']:.1f} s a step × {retrain['steps']} steps on this machine{cost}."
+        )
+    elif retrain and retrain.get("trained_tokens"):
+        retrain_line = f"Retraining the hosted fine-tune means training {retrain['trained_tokens']} tokens again."
+    else:
+        retrain_line = "The domain had no fine-tuned adapter when this race ran."
+    return (
+        f"<p>Question: <b>{escape(str(race.get('question', '')))}</b> ({escape(str(race.get('at', '')))})</p>"
+        f"<p>The document <i>{escape(str(race.get('doc_id', '')))}</i> changed from "
+        f"“{escape(str(race.get('old_text', '')))}” to “{escape(str(race.get('new_text', '')))}”.</p>"
+        f"<p>{escape(rag_line)} {escape(retrain_line)}</p>"
+        "<table><tr><th>method</th><th>before the change</th><th>after the change</th><th>after, it said</th></tr>"
+        f"{rows}</table>"
+    )
 
 
 def blind_vote(settings: Settings, domain: str) -> str | None:
@@ -271,7 +314,7 @@ SECTIONS: list[Section] = [
         "change-a-fact",
         "Change a fact",
         change_a_fact,
-        "No change-a-fact race of {domain} is recorded in this report yet.",
+        "No change-a-fact race of {domain} yet: on Compare, follow 'Change a fact' and run the scripted change.",
     ),
     Section(
         "cost",

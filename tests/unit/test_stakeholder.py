@@ -78,7 +78,8 @@ def test_the_page_holds_every_section_and_stands_alone(tmp_path: Path) -> None:
     assert cost.startswith("filled:") and 'class="cost-line"' in cost and "break-even" in cost
 
     assert section(page, "change-a-fact") == (
-        "empty:<h2>Change a fact</h2><p>No change-a-fact race of hr is recorded in this report yet.</p>"
+        "empty:<h2>Change a fact</h2><p>No change-a-fact race of hr yet: on Compare, follow &#x27;Change a fact&#x27; "
+        "and run the scripted change.</p>"
     )
     assert section(page, "blind-vote").startswith("empty:<h2>Blind vote</h2>")
     assert [m for m in re.findall(r'<section id="([\w-]+)"', page)] == [s.id for s in SECTIONS]
@@ -142,3 +143,38 @@ def test_the_blind_vote_section_shows_the_domains_leaderboard_with_intervals(tmp
     assert rows[0] == ("RAG", "2", "4", "50")  # 2 of the 4 ballots that held RAG
     assert ("Prompt", "1", "4", "25") in rows
     assert section(render_report(settings, "other"), "blind-vote").startswith("empty:")  # another domain's votes
+
+
+def test_the_change_a_fact_section_shows_the_latest_race_of_the_domain(tmp_path: Path) -> None:
+    from triptych import live_change
+
+    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+
+    def side(answer: str, old: bool, new: bool) -> dict:
+        return {"answer": answer, "states_old": old, "states_new": new, "ttft_s": 1.0, "total_s": 2.0, "error": None}
+
+    race = {
+        "format": 1, "id": "r1", "at": "2026-11-30T20:00:00+00:00", "domain": "hr", "doc_id": "shutdown_policy",
+        "question": "Which weeks is the <shutdown>?", "old_text": "weeks 32 and 33", "new_text": "weeks 30 and 31",
+        "old_answer": "32 and 33", "new_answer": "30 and 31", "reindex_s": 0.85, "chunks": {"before": 3, "after": 3},
+        "rag_new_fact_s": 3.2,
+        "columns": {
+            "rag": {"label": "RAG", "before": side("weeks 32 and 33 [1]", True, False),
+                    "after": side("weeks 30 and 31 [1]", False, True)},
+            "finetuned": {"label": "Fine-tuned", "before": side("weeks 32 and 33", True, False),
+                          "after": side("weeks 32 and 33", True, False)},
+        },
+        "retrain": {"run_id": "run1", "kind": "local", "s_per_step": 12.5, "steps": 40, "train_s": 500.0,
+                    "run_wall_s": 520.0, "trained_tokens": None, "cost_usd": None, "price_note": ""},
+    }  # fmt: skip
+    live_change.append_race(settings, {**race, "id": "r0", "rag_new_fact_s": None})  # an older race
+    live_change.append_race(settings, race)
+    live_change.append_race(settings, {**race, "id": "r2", "domain": "other"})  # another domain's
+    html = section(render_report(settings, "hr"), "change-a-fact")
+    assert html.startswith("filled:")
+    assert "RAG stated the new fact 3.2 s after the change (re-indexing one document: 0.8 s)" in html
+    assert "12.5 s a step × 40 steps" in html
+    assert "<td>RAG</td><td>weeks 32 and 33 [1]</td><td>weeks 30 and 31 [1]</td><td>the new fact</td>" in html
+    assert "<td>Fine-tuned</td><td>weeks 32 and 33</td><td>weeks 32 and 33</td><td>the old fact</td>" in html
+    assert "&lt;shutdown&gt;" in html and "<shutdown>" not in html  # text from documents and users is escaped
+    assert section(render_report(settings, "nothing"), "change-a-fact").startswith("empty:")
