@@ -15,7 +15,7 @@ import pytest
 
 from graphs.result import PipelineResult
 from triptych.finetune import registry
-from triptych.index import DomainIndex, chroma_settings
+from triptych.index import DomainIndex, chroma_settings, open_index
 from triptych.ingest import ensure_demo_indexes, ingest_uploads, kept_originals
 from triptych.live_change import (
     SCRIPT_FILE,
@@ -71,7 +71,7 @@ def world(tmp_path: Path) -> dict[str, Any]:
     client = chromadb.PersistentClient(path=str(tmp_path / "indexes"), settings=chroma_settings())
     embedder = HashEmbedder(model_name=settings.embedding_model)
     ensure_demo_indexes(settings, client=client, embedder=embedder)
-    index = DomainIndex(client, DOMAIN, settings.embedding_model, create=False)
+    index = open_index(settings, DOMAIN, client=client)  # the chunking the settings use
     return {"settings": settings, "client": client, "embedder": embedder, "index": index, "docs": docs}
 
 
@@ -120,7 +120,7 @@ def test_a_restart_keeps_the_change_and_undo_still_works(world: dict[str, Any], 
     client = chromadb.PersistentClient(path=str(tmp_path / "indexes"), settings=chroma_settings())
     reports = ensure_demo_indexes(settings, client=client, embedder=embedder)
     assert {o.doc_id: o.status for o in reports[DOMAIN].outcomes}["leave.md"] == "unchanged"
-    index = DomainIndex(client, DOMAIN, settings.embedding_model, create=False)
+    index = open_index(settings, DOMAIN, client=client)  # the chunking the settings use
     assert "weeks 30 and 31" in index.document_text("leave.md")
     assert active_change(settings, DOMAIN) is not None
 
