@@ -80,6 +80,7 @@ class PipelineContext:
     started_at: float = field(default_factory=time.perf_counter)  # the pipeline's clock: built, then run at once
     unavailable: str | None = None  # why this pipeline cannot answer (e.g. not fine-tuned yet)
     notice: str | None = None  # a line the column shows with the answer (e.g. its server was restarted)
+    adapter_mode: str | None = None  # the hybrid's adapter: "with-passages" (reads passages) or "closed-book"
 
     def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float:
         """Estimated USD for the tokens used."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from graphs.compare import Event
-from graphs.registry import DEFAULT_PIPELINES, PIPELINES
+from graphs.registry import PIPELINES, default_pipelines
 from graphs.result import PipelineResult
 from triptych.finetune import registry
 from triptych.history import HistoryRecord, save_comparison
@@ -33,7 +33,7 @@ domains = known_domains(settings)
 left, right = st.columns([1, 2])
 domain = left.selectbox("Domain", domains or [None], key="domain")
 chosen = right.multiselect(
-    "Pipelines", list(PIPELINES), default=DEFAULT_PIPELINES, key="pipelines",
+    "Pipelines", list(PIPELINES), default=default_pipelines(settings), key="pipelines",
     format_func=lambda p: PIPELINES[p].label,
 )  # fmt: skip
 presets = [r for r in domain_qa(settings.corpora_dir, domain, "test") if r.answerable] if domain else []
