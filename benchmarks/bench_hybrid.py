@@ -105,7 +105,8 @@ def train_cached(
     say(f"{domain}: training the {mode} adapter")
     cpu0, wall0 = time.process_time(), time.perf_counter()
     info = run_local(settings, domain, config, records=records, evaluate=False, activate=False, mode=mode,
-                     passage_options=options, base_gguf=base_gguf, cache_root=cache_root, on_status=say)  # fmt: skip
+                     passage_options=options, base_gguf=base_gguf, cache_root=cache_root, on_status=say,
+                     on_progress=lambda p: say(f"  step {p.step}/{p.total_steps} loss {p.loss:.3f}"))  # fmt: skip
     info["bench"] = {"cpu_s": round(time.process_time() - cpu0, 1), "wall_s": round(time.perf_counter() - wall0, 1)}
     (settings.runs_dir / info["run_id"] / "run.json").write_text(json.dumps(info, indent=2))
     known[key] = info["run_id"]
