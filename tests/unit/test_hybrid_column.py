@@ -120,3 +120,17 @@ def test_runs_list_their_mode(tmp_path) -> None:
         ("a-closed", "closed-book", True),
         ("b-reads", "with-passages", True),
     ]
+
+
+def test_the_cli_names_the_modes_and_keeps_with_passages_local(clean_env, monkeypatch) -> None:  # noqa: ANN001
+    from typer.testing import CliRunner
+
+    from triptych.cli import app
+
+    monkeypatch.setenv("TRIPTYCH_DATA_DIR", str(clean_env / "data"))
+    runner = CliRunner()
+    unknown = runner.invoke(app, ["finetune", "--domain", "hr_handbook", "--mode", "open-book"])
+    assert unknown.exit_code == 2 and "expected one of closed-book, with-passages" in unknown.output
+    hosted = runner.invoke(app, ["finetune", "--domain", "hr_handbook", "--mode", "with-passages", "--provider",
+                                 "openai"])  # fmt: skip
+    assert hosted.exit_code == 2 and "trains a local LoRA adapter" in hosted.output

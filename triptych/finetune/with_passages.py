@@ -318,10 +318,7 @@ def domain_prompter(settings: object, domain: str, options: PassageOptions | Non
     try:
         retriever = retriever_for(settings, domain)  # type: ignore[arg-type]
     except IndexStoreError as exc:
-        raise TrainingSetError(
-            f"with-passages training reads {domain}'s index, and there is none: {exc} "
-            f"(run `triptych ingest PATH --domain {domain}`)"
-        ) from None
+        raise TrainingSetError(f"with-passages training reads {domain}'s document index: {exc}") from None
     opts = options or PassageOptions(passages=settings.top_k, selection=settings.selection())  # type: ignore[attr-defined]
     user = load_prompt("rag_user", settings.prompts_dir)  # type: ignore[attr-defined]
     embed = CachedEmbed(retriever.embedder.embed_documents)
