@@ -304,7 +304,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="default: TRIPTYCH_FINETUNE_EPOCHS")
     parser.add_argument("--passages-epochs", type=int, default=3, help="epochs of the with-passages adapter")
     parser.add_argument("--passages", type=int, default=0, help="chunks per with-passages example (0: TRIPTYCH_TOP_K)")
-    parser.add_argument("--refusal-share", type=float, default=0.2, help="share of distractor-only examples")
+    parser.add_argument("--refusal-share", type=float, default=0.1, help="share of distractor-only examples")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--work", type=Path, default=ROOT / "data" / "bench_hybrid", help="indexes, runs, cache")
     parser.add_argument("--base-cache", type=Path, default=None, help="where the base model's safetensors are cached")

@@ -63,7 +63,7 @@ def finetune(
             min=0.0,
             max=0.9,
         ),
-    ] = 0.2,
+    ] = 0.1,
 ) -> None:
     """Train a domain's fine-tuned model: `triptych finetune --domain hr_handbook`."""
     if ctx.invoked_subcommand is not None:

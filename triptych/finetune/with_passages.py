@@ -76,7 +76,7 @@ class PassageOptions:
     """How with-passages examples are made."""
 
     passages: int = 8  # chunks retrieved for each example (serving: TRIPTYCH_TOP_K)
-    refusal_share: float = 0.2  # share of answerable questions shown with distractors only
+    refusal_share: float = 0.1  # share of answerable questions shown with distractors only (0.2 over-refused)
     seed: int = 0
     selection: SelectionConfig = field(default_factory=SelectionConfig)  # serving's TRIPTYCH_CONTEXT_*
 
