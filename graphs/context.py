@@ -83,6 +83,7 @@ class PipelineContext:
     started_at: float = field(default_factory=time.perf_counter)  # the pipeline's clock: built, then run at once
     unavailable: str | None = None  # why this pipeline cannot answer (e.g. not fine-tuned yet)
     notice: str | None = None  # a line the column shows with the answer (e.g. its server was restarted)
+    adapter_mode: str | None = None  # the hybrid's adapter: "with-passages" (reads passages) or "closed-book"
 
     def prompt(self, name: str) -> str:
         """A prompt template by name: this run's own text (a setup's), else the file (`load_prompt`)."""

@@ -38,6 +38,8 @@ def build_messages_with(template_name: str) -> Node:
 
     The passages go into the user turn (`rag_user.txt`: the question before and after them). A system
     template of one's own that still holds `{context}` (TRIPTYCH_PROMPTS_DIR) gets them there instead.
+    A model trained with passages (the hybrid's with-passages adapter) gets no worked example: it was
+    trained on exactly the system and user turns, and the example would only cost prefill.
     """
 
     async def build_messages(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
@@ -48,7 +50,8 @@ def build_messages_with(template_name: str) -> Node:
         user = ctx.prompt("rag_user")
         shot = (fill(user, question=EXAMPLE_QUESTION, context=EXAMPLE_CONTEXT), EXAMPLE_ANSWER)
         asked = fill(user, question=state["question"], context=state["context"])
-        return {"messages": system_and_question(system, asked, [shot])}
+        shots = [] if ctx.adapter_mode == "with-passages" else [shot]
+        return {"messages": system_and_question(system, asked, shots)}
 
     return build_messages
 

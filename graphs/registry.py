@@ -27,25 +27,30 @@ class NotFineTuned(Exception):
 
 
 def fine_tuned_model(
-    settings: Settings, cfg: EndpointConfig, domain: str | None, adapter_run: str = ""
+    settings: Settings,
+    cfg: EndpointConfig,
+    domain: str | None,
+    adapter_run: str = "",
+    *,
+    passages_first: bool = False,
 ) -> tuple[LoraRef | None, str | None]:
     """The domain's fine-tuned model: `(lora, None)` for a local adapter, `(None, "ft:...")` for a hosted one.
 
     `(None, None)` where the endpoint serves the fine-tuned model itself (a custom URL) or OpenAI has
     none for the domain yet (the configured base model answers). Raises NotFineTuned for a local
-    endpoint without an adapter. `adapter_run` picks a run's adapter instead of the domain's active one.
+    endpoint without an adapter. `adapter_run` picks a run's adapter instead of the domain's active one;
+    with `passages_first` (the hybrid column), the domain's with-passages adapter answers when it has one,
+    else its closed-book one.
     """
     if cfg.is_local:
-        if not domain:
-            raise NotFineTuned("pick a domain: adapters are trained per domain")
-        adapter = (
-            picked_adapter(settings, domain, adapter_run)
-            if adapter_run
-            else finetuned_models.active_adapter(settings, domain)
-        )
-        if adapter is None:
-            raise NotFineTuned(finetuned_models.missing_adapter_notice(settings, domain))
-        return LoraRef(adapter.alias, adapter.gguf_path, family=f"ft-{domain}"), None
+        if adapter_run:
+            if not domain:
+                raise NotFineTuned("pick a domain: adapters are trained per domain")
+            adapter = picked_adapter(settings, domain, adapter_run)
+        else:
+            adapter = local_adapter(settings, domain, passages_first=passages_first)
+        family = f"ft-{domain}" + ("-passages" if adapter.mode == finetuned_models.WITH_PASSAGES else "")
+        return LoraRef(adapter.alias, adapter.gguf_path, family=family), None
     if cfg.provider.name == "openai" and domain:
         return None, finetuned_models.hosted_model(settings, domain)
     return None, None
@@ -62,7 +67,49 @@ def picked_adapter(settings: Settings, domain: str, run_id: str) -> finetuned_mo
         )
     if info.get("domain") != domain:
         raise NotFineTuned(f"the setup's adapter {run_id!r} was trained for {info.get('domain')!r}, not {domain!r}")
-    return finetuned_models.ActiveAdapter(domain, run_id, path)
+    return finetuned_models.ActiveAdapter(
+        domain, run_id, path, mode=str(info.get("mode") or finetuned_models.CLOSED_BOOK)
+    )
+
+
+def local_adapter(
+    settings: Settings, domain: str | None, *, passages_first: bool = False
+) -> finetuned_models.ActiveAdapter:
+    """The local adapter a fine-tuned pipeline answers with (NotFineTuned, saying what to run, when none)."""
+    if not domain:
+        raise NotFineTuned("pick a domain: adapters are trained per domain")
+    adapter = None
+    if passages_first:
+        adapter = finetuned_models.active_adapter(settings, domain, finetuned_models.WITH_PASSAGES)
+    adapter = adapter or finetuned_models.active_adapter(settings, domain)
+    if adapter is None:
+        raise NotFineTuned(finetuned_models.missing_adapter_notice(settings, domain))
+    return adapter
+
+
+def adapter_notice(settings: Settings, spec_id: str, domain: str | None) -> tuple[str | None, str | None]:
+    """(mode, line) saying which kind of adapter answers in a hybrid column; (None, None) elsewhere or without one."""
+    spec = PIPELINES.get(spec_id)
+    if spec is None or not spec.passages_first or not settings.endpoint(spec.endpoint).is_local:
+        return None, None
+    try:
+        adapter = local_adapter(settings, domain, passages_first=True)
+    except NotFineTuned:
+        return None, None
+    if adapter.mode == finetuned_models.WITH_PASSAGES:
+        return adapter.mode, f"with-passages adapter {adapter.run_id}: trained to read retrieved passages"
+    return adapter.mode, (
+        f"closed-book adapter {adapter.run_id}: trained on questions alone, it tends to ignore the passages; "
+        f"`triptych finetune --domain {domain} --mode with-passages` trains one that reads them"
+    )
+
+
+def default_pipelines(settings: Settings, domain: str | None = None) -> list[str]:
+    """The pipelines selected by default: the hybrid joins them once a with-passages adapter exists."""
+    chosen = list(DEFAULT_PIPELINES)
+    if finetuned_models.has_passages_adapter(settings, domain):
+        chosen += [p.id for p in PIPELINES.values() if p.passages_first and p.id not in chosen]
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -78,6 +125,7 @@ class PipelineSpec:
     uses_adapter: bool = False  # needs the domain's fine-tuned model
     uses_few_shot: bool = False  # shows the domain's training Q&A as examples
     default: bool = True  # selected unless the user changes it
+    passages_first: bool = False  # answers with the domain's with-passages adapter when it has one
 
     def graph(self) -> CompiledStateGraph:
         """The compiled graph (compiled once per process)."""
@@ -100,9 +148,12 @@ class PipelineSpec:
         lora = model = None
         if self.uses_adapter:
             try:
-                lora, model = fine_tuned_model(settings, settings.endpoint(self.endpoint), domain, adapter_run)
+                lora, model = fine_tuned_model(
+                    settings, settings.endpoint(self.endpoint), domain, adapter_run, passages_first=self.passages_first
+                )
             except NotFineTuned as why:
                 return PipelineContext(chat=None, model="", unavailable=str(why))
+        adapter_mode, adapter_line = adapter_notice(settings, self.id, domain) if self.passages_first else (None, None)
         if self.uses_retrieval and not domain:
             raise LookupError("pick a domain: retrieval needs a document collection")
         endpoint = resolve_endpoint(settings, self.endpoint, local, lora, model=model)
@@ -119,7 +170,8 @@ class PipelineSpec:
             few_shot=domain_qa(settings.corpora_dir, domain, "train") if domain and self.uses_few_shot else [],
             prompts_dir=settings.prompts_dir,
             gate=gate if endpoint.is_local else None,
-            notice=endpoint.notice,
+            notice="; ".join(n for n in (adapter_line, endpoint.notice) if n) or None,
+            adapter_mode=adapter_mode,
         )
 
 
@@ -132,9 +184,10 @@ PIPELINES: dict[str, PipelineSpec] = {
                      rag.compile, endpoint="rag", uses_retrieval=True),
         PipelineSpec("finetuned", "Fine-tuned", "Base model + LoRA adapter trained on the domain's Q&A; no documents.",
                      finetuned.compile, endpoint="finetuned", uses_adapter=True),
-        PipelineSpec("finetuned_rag", "Fine-tuned + RAG", "The fine-tuned model, answering from retrieved chunks.",
+        PipelineSpec("finetuned_rag", "Fine-tuned + RAG",
+                     "Same model, trained to read your documents, answering from retrieved chunks.",
                      finetuned_rag.compile, endpoint="finetuned", uses_retrieval=True, uses_adapter=True,
-                     default=False),
+                     default=False, passages_first=True),
     )
 }  # fmt: skip
 

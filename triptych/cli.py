@@ -134,14 +134,14 @@ def ask(
 ) -> None:
     """Send one question to the pipelines at once; print each answer with sources, timings, tokens, cost."""
     from graphs.compare import Comparison
-    from graphs.registry import DEFAULT_PIPELINES
+    from graphs.registry import default_pipelines
     from triptych.llm.server import LocalModels
 
     if not question.strip():
         raise _fail("the question is empty")
-    chosen = chosen_pipelines(pipelines, DEFAULT_PIPELINES if domain else ["prompt"])
     settings = _settings()
     under = setup_or_exit(settings, setup)
+    chosen = chosen_pipelines(pipelines, default_pipelines(settings, domain) if domain else ["prompt"])
     check_keys_for(under.apply(settings), chosen)
     models = LocalModels(settings)
     try:

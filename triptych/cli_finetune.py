@@ -1,4 +1,4 @@
-"""`triptych finetune --domain X [--qa FILE]`, `triptych finetune status`, `triptych finetune activate RUN`.
+"""`triptych finetune --domain X [--qa FILE] [--mode with-passages]`, `triptych finetune status`, `... activate RUN`.
 
 Registered on the main app in `triptych/cli.py`.
 """
@@ -18,6 +18,7 @@ from triptych.cli_common import fail as _fail
 from triptych.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
+    from triptych.finetune.with_passages import PassageOptions
     from triptych.qa import QARecord
 
 finetune_app = typer.Typer(
@@ -45,6 +46,24 @@ def finetune(
     ] = None,
     evaluate: Annotated[bool, typer.Option(help="Score before and after training")] = True,
     activate: Annotated[bool, typer.Option(help="Make the new run the domain's active one")] = True,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="closed-book (the question alone: the Fine-tuned column) or with-passages (retrieved "
+            "passages in each example, RAFT-style: the Fine-tuned + RAG column)"
+        ),
+    ] = "closed-book",
+    passages: Annotated[
+        int | None, typer.Option(help="With passages: chunks per example (default TRIPTYCH_TOP_K)", min=1)
+    ] = None,
+    refusal_share: Annotated[
+        float,
+        typer.Option(
+            help="With passages: share of examples with distractors only, answered 'Not in the documents.'",
+            min=0.0,
+            max=0.9,
+        ),
+    ] = 0.1,
 ) -> None:
     """Train a domain's fine-tuned model: `triptych finetune --domain hr_handbook`."""
     if ctx.invoked_subcommand is not None:
@@ -55,6 +74,17 @@ def finetune(
     settings = _settings()
     if split is not None and qa is None:
         raise _fail("--split picks the records of a --qa file: pass --qa FILE too")
+    from triptych.finetune.with_passages import MODES, WITH_PASSAGES, PassageOptions
+
+    if mode not in MODES:
+        raise _fail(f"unknown --mode {mode!r}; expected one of {', '.join(MODES)}")
+    if mode == WITH_PASSAGES and provider != "local":
+        raise _fail("--mode with-passages trains a local LoRA adapter: drop --provider or use --provider local")
+    options = None
+    if mode == WITH_PASSAGES:
+        options = PassageOptions(passages=passages or settings.top_k, refusal_share=refusal_share,
+                                 seed=seed if seed is not None else settings.finetune_seed,
+                                 selection=settings.selection())  # fmt: skip
     if provider == "openai":
         if qa is not None:
             raise _fail("--qa trains a local LoRA run; hosted jobs train on the domain's own QA (drop --qa)")
@@ -62,7 +92,7 @@ def finetune(
     elif provider == "local":
         records = _qa_records(qa, split) if qa is not None else None
         _local(settings, domain, epochs, rank, lr, max_steps, seed, resume, evaluate, activate, records,
-               str(qa) if qa is not None else None)  # fmt: skip
+               str(qa) if qa is not None else None, mode, options)  # fmt: skip
     else:
         raise _fail(f"unknown provider {provider!r}; expected local or openai")
 
@@ -85,7 +115,8 @@ def _qa_records(path: Path, split: str | None) -> list[QARecord]:
 def _local(
     settings: Settings, domain: str, epochs: int | None, rank: int | None, lr: float | None,
     max_steps: int | None, seed: int | None, resume: str | None, evaluate: bool, activate: bool,
-    records: list[QARecord] | None = None, records_from: str | None = None,
+    records: list[QARecord] | None = None, records_from: str | None = None, mode: str = "closed-book",
+    options: PassageOptions | None = None,
 ) -> None:  # fmt: skip
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -117,6 +148,7 @@ def _local(
             info = run_local(
                 settings, domain, config, run_id=resume, records=records, records_from=records_from,
                 evaluate=evaluate, activate=activate, on_progress=on_progress, on_status=console.print, cancel=cancel,
+                mode=mode, passage_options=options,
             )  # fmt: skip
         except (TrainingSetError, ConfigError, FileNotFoundError, ValueError) as exc:
             raise _fail(str(exc)) from None
@@ -140,7 +172,7 @@ def _hosted(settings: Settings, domain: str, epochs: int | None, seed: int | Non
 
 
 def _summary(info: dict) -> dict:
-    keep = ("run_id", "domain", "status", "device", "training_set", "accuracy_before", "accuracy_after",
+    keep = ("run_id", "domain", "mode", "status", "device", "training_set", "accuracy_before", "accuracy_after",
             "wall_s", "peak_rss_mib")  # fmt: skip
     out = {k: info[k] for k in keep if k in info}
     if "training" in info:
@@ -158,8 +190,8 @@ def status(
 
     runs = list_runs(_settings())
     if output == "json":
-        typer.echo(json.dumps([{"run_id": r.run_id, "domain": r.domain, "kind": r.kind, "status": r.status,
-                                "active": r.active} for r in runs], indent=2))  # fmt: skip
+        typer.echo(json.dumps([{"run_id": r.run_id, "domain": r.domain, "kind": r.kind, "mode": r.mode,
+                                "status": r.status, "active": r.active} for r in runs], indent=2))  # fmt: skip
         return
     if not runs:
         typer.echo("no fine-tuning runs yet: run `triptych finetune --domain NAME`")
@@ -169,7 +201,7 @@ def status(
         score = f"trained contains {after['contains']}%" if after else ""
         model = r.info.get("hosted_model") or ""
         mark = "*" if r.active else " "
-        typer.echo(f"{mark} {r.run_id:40} {r.domain:22} {r.kind:6} {r.status:10} {score} {model}".rstrip())
+        typer.echo(f"{mark} {r.run_id:40} {r.domain:22} {r.kind:6} {r.mode:13} {r.status:10} {score} {model}".rstrip())
 
 
 @finetune_app.command("activate")
@@ -185,4 +217,4 @@ def activate_run(run_id: Annotated[str, typer.Argument(help="The run id (see `tr
         adapter = activate(settings, str(info["domain"]), run_id)
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"active for {adapter.domain}: {run_id}")
+    typer.echo(f"active for {adapter.domain} ({adapter.mode}): {run_id}")

@@ -15,7 +15,7 @@ from triptych.settings import Settings
 
 
 def scripted_trainer(settings: Settings, domain: str, config: Any, *, run_id: str, on_progress, on_status, cancel,
-                     **_: Any) -> dict[str, Any]:  # fmt: skip
+                     mode: str = "closed-book", **_: Any) -> dict[str, Any]:  # fmt: skip
     """run_local's contract, scripted: `config.max_steps` steps of `delay-<s>` (domain suffix) seconds each,
     a `checkpoint/state.json` when cancelled (resumed from), an adapter file activated when done;
     domain `broken` fails, `crash` kills its process, `stall` spends a minute before training.
@@ -36,7 +36,7 @@ def scripted_trainer(settings: Settings, domain: str, config: Any, *, run_id: st
     start = json.loads(state.read_text())["step"] if state.is_file() else 0
     delay = float(domain.rpartition("-")[2]) if "-" in domain else 0.02
     on_status(f"training {domain}")
-    info = {"run_id": run_id, "domain": domain, "resumed_from": start, "priority": _priority(),
+    info = {"run_id": run_id, "domain": domain, "mode": mode, "resumed_from": start, "priority": _priority(),
             "started": time.time()}  # fmt: skip
     step = start
     while step < config.max_steps:

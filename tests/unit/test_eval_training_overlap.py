@@ -144,3 +144,20 @@ def test_the_compare_column_says_whether_its_adapter_trained_on_the_question(tmp
     new = runner.run("When is the office closed?", "hr", ["finetuned"])["finetuned"]
     assert new.seen_in_training is False
     assert new.to_dict()["seen_in_training"] is False  # kept in the history
+
+
+def test_the_hybrids_with_passages_run_counts_the_questions_inside_its_passage_prompts(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+    write_adapter_run(settings, "hr", "closed", TRAINED)
+    turns = [f"Question: {q}\n\nPassages:\n[1] (Office)\nThe office closes on Sundays.\n\nQuestion: {q}\nAnswer."
+             for q in ("Who approves travel?", "What colour is the logo?")]  # fmt: skip
+    write_adapter_run(settings, "hr", "reads", turns)
+    (settings.runs_dir / "active.json").write_text(json.dumps({"hr": "closed"}))
+    (settings.runs_dir / "reads" / "run.json").write_text(json.dumps({"run_id": "reads", "domain": "hr",
+                                                                       "mode": "with-passages"}))  # fmt: skip
+    (settings.runs_dir / "active_with_passages.json").write_text(json.dumps({"hr": "reads"}))
+    overlap = TrainingOverlap(settings, "hr", ["finetuned", "finetuned_rag"])
+    assert overlap.runs == {"finetuned": "closed", "finetuned_rag": "reads"}
+    t1, _, t3, t4 = records()
+    assert [overlap.seen("finetuned_rag", r) for r in (t1, t3, t4)] == [False, True, False]
+    assert overlap.seen("finetuned", t3) is False and overlap.seen("finetuned", t1) is True

@@ -129,7 +129,7 @@ def test_cli_status_and_activate(clean_env, monkeypatch) -> None:  # noqa: ANN00
     info = run_openai_job(settings, "hr_handbook", FineTuningDouble().client(), sleep=lambda _s: None, activate=False)
     out = runner.invoke(app, ["finetune", "status", "--output", "json"])
     assert json.loads(out.output) == [{"run_id": info["run_id"], "domain": "hr_handbook", "kind": "openai",
-                                       "status": "succeeded", "active": False}]  # fmt: skip
+                                       "mode": "closed-book", "status": "succeeded", "active": False}]  # fmt: skip
     result = runner.invoke(app, ["finetune", "activate", info["run_id"]])
     assert result.exit_code == 0 and "active for hr_handbook" in result.output
     assert registry.hosted_model(load_settings(), "hr_handbook") == FT_MODEL

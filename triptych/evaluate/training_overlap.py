@@ -36,7 +36,9 @@ def adapter_run_id(settings: Settings, pipeline: str, domain: str) -> str | None
     if not spec.uses_adapter:
         return None
     try:
-        lora, hosted = fine_tuned_model(settings, settings.endpoint(spec.endpoint), domain)
+        lora, hosted = fine_tuned_model(
+            settings, settings.endpoint(spec.endpoint), domain, passages_first=spec.passages_first
+        )
     except NotFineTuned:
         return None
     if lora is not None:
@@ -44,6 +46,12 @@ def adapter_run_id(settings: Settings, pipeline: str, domain: str) -> str | None
     if hosted:
         return next((r.run_id for r in registry.list_runs(settings) if r.info.get("hosted_model") == hosted), None)
     return None
+
+
+def asked_in(user_turn: str) -> str:
+    """The question of a training user turn: the turn itself, or its `Question: ...` line when it carries passages."""
+    first = user_turn.split("\n", 1)[0]
+    return first.removeprefix("Question: ") if first.startswith("Question: ") and "\n" in user_turn else user_turn
 
 
 def training_questions(settings: Settings, run_id: str) -> frozenset[str] | None:
@@ -56,7 +64,7 @@ def training_questions(settings: Settings, run_id: str) -> frozenset[str] | None
         messages = row.get("messages") if isinstance(row, dict) else None
         for message in messages if isinstance(messages, list) else ():
             if isinstance(message, dict) and message.get("role") == "user" and isinstance(message.get("content"), str):
-                keys.add(question_key(message["content"]))
+                keys.add(question_key(asked_in(message["content"])))
     return frozenset(keys)
 
 

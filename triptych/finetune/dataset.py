@@ -44,13 +44,16 @@ class Example:
     question: str
     answer: str
     source_id: str  # the QA record id, or doc:<name>#<n> for generated ones
-    kind: str = "question"  # question | paraphrase | unanswerable | generated
+    kind: str = "question"  # question | paraphrase | unanswerable | generated | with-gold | distractor-only
+    prompt: str = ""  # the user turn when it is more than the question (with-passages: the passages too)
+    chunk_ids: tuple[str, ...] = ()  # with-passages: the chunks shown, as [1], [2]...
+    gold: int = 0  # with-passages: the number of the passage the answer is quoted from (0: none)
 
     def messages(self, system: str) -> list[dict[str, str]]:
         """The conversation in OpenAI's chat format."""
         return [
             {"role": "system", "content": system},
-            {"role": "user", "content": self.question},
+            {"role": "user", "content": self.prompt or self.question},
             {"role": "assistant", "content": self.answer},
         ]
 
@@ -65,6 +68,8 @@ class TrainingSet:
     held_out_paraphrases: list[tuple[QARecord, str]] = field(default_factory=list)
     test: list[QARecord] = field(default_factory=list)  # never trained on
     generator: dict[str, object] = field(default_factory=lambda: {"kind": "gold-qa"})  # how examples were made
+    mode: str = "closed-book"  # closed-book: the question alone; with-passages: retrieved passages too
+    test_prompts: list[tuple[str, list[str]]] = field(default_factory=list)  # with-passages: test user turns, golds
 
     def rows(self) -> list[dict[str, list[dict[str, str]]]]:
         """The JSONL rows."""

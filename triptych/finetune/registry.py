@@ -26,6 +26,8 @@ from triptych import runstore
 from triptych.settings import Settings
 
 ACTIVE_FILE = "active.json"
+PASSAGES_FILE = "active_with_passages.json"  # each domain's active with-passages run (the hybrid column's)
+CLOSED_BOOK, WITH_PASSAGES = "closed-book", "with-passages"  # a run's `mode` (triptych.finetune.with_passages)
 HOSTED_FILE = "hosted.json"
 ADAPTER_FILE = "adapter.gguf"
 RUN_FILE = "run.json"
@@ -39,6 +41,7 @@ class ActiveAdapter:
     domain: str
     run_id: str
     gguf_path: Path
+    mode: str = CLOSED_BOOK  # how it was trained: the question alone, or with retrieved passages
 
     @property
     def alias(self) -> str:
@@ -61,29 +64,40 @@ def _active_map(runs_dir: Path, name: str = ACTIVE_FILE) -> dict[str, str]:
     return {str(k): str(v) for k, v in runstore.read_json(path).items()}
 
 
-def active_adapter(settings: Settings, domain: str) -> ActiveAdapter | None:
-    """The active adapter of a domain, or None when none was trained and activated."""
-    run_id = _active_map(settings.runs_dir).get(domain)
+def active_adapter(settings: Settings, domain: str, mode: str = CLOSED_BOOK) -> ActiveAdapter | None:
+    """The active adapter of a domain trained in `mode`, or None when none was trained and activated."""
+    run_id = _active_map(settings.runs_dir, PASSAGES_FILE if mode == WITH_PASSAGES else ACTIVE_FILE).get(domain)
     if run_id is None:
         return None
     path = settings.runs_dir / run_id / ADAPTER_FILE
-    return ActiveAdapter(domain, run_id, path) if path.is_file() else None
+    return ActiveAdapter(domain, run_id, path, mode) if path.is_file() else None
+
+
+def has_passages_adapter(settings: Settings, domain: str | None = None) -> bool:
+    """Whether a with-passages adapter is active for `domain` (None: for any domain)."""
+    if domain is not None:
+        return active_adapter(settings, domain, WITH_PASSAGES) is not None
+    return any(active_adapter(settings, d, WITH_PASSAGES) for d in _active_map(settings.runs_dir, PASSAGES_FILE))
 
 
 def activate(settings: Settings, domain: str, run_id: str) -> ActiveAdapter:
     """Make a run's adapter the domain's active one (written atomically).
 
     A hosted run (an OpenAI `ft:` model, no adapter file) becomes the domain's hosted model instead;
-    the returned ActiveAdapter's gguf_path then does not exist.
+    the returned ActiveAdapter's gguf_path then does not exist. A run trained with passages becomes
+    the domain's with-passages adapter (the hybrid column's); the fine-tuned column keeps its own.
     """
     path = settings.runs_dir / run_id / ADAPTER_FILE
     info = read_run(settings, run_id)
+    mode = str((info or {}).get("mode", CLOSED_BOOK))
     name = HOSTED_FILE if info is not None and info.get("hosted_model") and not path.is_file() else ACTIVE_FILE
+    if name == ACTIVE_FILE and mode == WITH_PASSAGES:
+        name = PASSAGES_FILE
     if name == ACTIVE_FILE and not path.is_file():
         raise FileNotFoundError(f"run {run_id!r} has no {ADAPTER_FILE} under {settings.runs_dir}")
     with locked(settings):
         _write_map(settings.runs_dir, name, _active_map(settings.runs_dir, name) | {domain: run_id})
-    return ActiveAdapter(domain, run_id, path)
+    return ActiveAdapter(domain, run_id, path, mode)
 
 
 def _write_map(runs_dir: Path, name: str, mapping: dict[str, str]) -> None:
@@ -151,6 +165,11 @@ class RunSummary:
     info: dict[str, Any]  # run.json
 
     @property
+    def mode(self) -> str:
+        """closed-book or with-passages (runs from before modes existed: closed-book)."""
+        return str(self.info.get("mode", CLOSED_BOOK))
+
+    @property
     def steps(self) -> int | None:
         """Training steps taken (None before training)."""
         return (self.info.get("training") or {}).get("steps")
@@ -182,7 +201,9 @@ class RunSummary:
 def list_runs(settings: Settings) -> list[RunSummary]:
     """Every run under runs_dir, oldest first, marking the active one of each domain."""
     runs_dir = settings.runs_dir
-    active = set(_active_map(runs_dir).items()) | set(_active_map(runs_dir, HOSTED_FILE).items())
+    active = {
+        pair for name in (ACTIVE_FILE, HOSTED_FILE, PASSAGES_FILE) for pair in _active_map(runs_dir, name).items()
+    }
     out = []
     for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []:
         info = read_run(settings, folder.name)

@@ -36,6 +36,17 @@ from triptych.finetune.evaluate import evaluate_sets
 from triptych.finetune.gguf_adapter import peft_to_gguf
 from triptych.finetune.llm_questions import QuestionWriter, llm_generated_examples
 from triptych.finetune.train import Progress, TrainConfig, TrainResult, count_tokens, make_peft_model, train_lora
+from triptych.finetune.with_passages import (
+    CLOSED_BOOK,
+    MODES,
+    WITH_PASSAGES,
+    PassageOptions,
+    answer_of,
+    domain_prompter,
+    items_from_examples,
+    items_from_records,
+    passages_training_set,
+)
 from triptych.qa import QARecord
 from triptych.settings import Settings
 
@@ -57,8 +68,13 @@ def training_set_for(
     records: Sequence[QARecord] | None = None,
     reuse: Path | None = None,
     on_status: Callable[[str], None] | None = None,
+    mode: str = CLOSED_BOOK,
+    passage_options: PassageOptions | None = None,
 ) -> TrainingSet:
     """The domain's training set: its gold QA's train split, or questions generated from its documents.
+
+    With `mode` "with-passages", each question comes with passages retrieved from the domain's index
+    (triptych.finetune.with_passages); `passage_options` default to the serving settings.
 
     Gold QA is `records` when given (`triptych finetune --qa FILE`), else the domain's uploaded QA
     file or its corpus's qa.jsonl (see `gold_records`).
@@ -67,8 +83,29 @@ def training_set_for(
     passes its training file as `reuse` so that the model is not asked again), else from the
     extractive generator.
     """
-    system = finetuned_system_prompt(settings.prompts_dir)
+    if mode not in MODES:
+        raise TrainingSetError(f"unknown training mode {mode!r}; expected one of {', '.join(MODES)}")
     records = list(records) if records is not None else gold_records(settings.corpora_dir, settings.data_dir, domain)
+    # a with-passages training file holds user turns, not questions: a resumed run builds its set again
+    ts = _closed_book_set(settings, domain, records, reuse if mode == CLOSED_BOOK else None, on_status)
+    if mode == CLOSED_BOOK:
+        return ts
+    from graphs.context import load_prompt
+
+    items = items_from_records(records) if records else items_from_examples(ts.examples)
+    prompter = domain_prompter(settings, domain, passage_options)
+    return passages_training_set(ts, items, prompter, load_prompt("finetuned_rag_system", settings.prompts_dir))
+
+
+def _closed_book_set(
+    settings: Settings,
+    domain: str,
+    records: list[QARecord],
+    reuse: Path | None,
+    on_status: Callable[[str], None] | None,
+) -> TrainingSet:
+    """The closed-book training set (question alone) of `training_set_for`."""
+    system = finetuned_system_prompt(settings.prompts_dir)
     if records:
         return build_training_set(
             records, system, paraphrases=settings.finetune_paraphrases, unanswerable=settings.finetune_unanswerable
@@ -116,7 +153,14 @@ def domain_documents(settings: Settings, domain: str) -> list[tuple[str, str, st
 
 
 def eval_sets(ts: TrainingSet) -> EvalSets:
-    """Trained questions, their held-out paraphrases, and the test split, each with gold answers."""
+    """Trained questions, their held-out paraphrases, and the test split, each with gold answers.
+
+    With passages, each "question" is the user turn with its passages: the trained ones as trained,
+    the test ones as the hybrid column serves them (retrieval alone, nothing added).
+    """
+    if ts.mode == WITH_PASSAGES:
+        trained = [(e.prompt, [answer_of(e.answer)]) for e in ts.examples if e.kind == "with-gold"][:50]
+        return {"trained": trained, "paraphrases": [], "test": ts.test_prompts}
     if not ts.trained:  # generated from documents: the statements are the answers
         items = [(e.question, [e.answer]) for e in ts.examples[:50]]
         return {"trained": items, "paraphrases": [], "test": []}
@@ -142,8 +186,14 @@ def run_local(
     cancel: threading.Event | None = None,
     base_gguf: Path | None = None,
     cache_root: Path | None = None,
+    mode: str = CLOSED_BOOK,
+    passage_options: PassageOptions | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate, convert and register one LoRA run; returns its run.json content.
+
+    `mode` is how the examples look: closed-book (the question alone; the fine-tuned column's adapter)
+    or with-passages (retrieved passages in the prompt; the hybrid column's adapter). A resumed run
+    keeps the mode it was started with.
 
     Passing the `run_id` of an unfinished run resumes it from its last checkpoint. The converted
     base model is cached under `cache_root` (default: data_dir). `records_from` names the file the
@@ -155,7 +205,10 @@ def run_local(
     started = time.perf_counter()
     run_id = run_id or runstore.new_run_id(domain, settings.runs_dir)
     run_dir = settings.runs_dir / run_id
-    ts = training_set_for(settings, domain, records, reuse=run_dir / TRAINING_FILE, on_status=say)
+    earlier = registry.read_run(settings, run_id)
+    mode = str(earlier.get("mode", CLOSED_BOOK)) if earlier else mode
+    ts = training_set_for(settings, domain, records, reuse=run_dir / TRAINING_FILE, on_status=say, mode=mode,
+                          passage_options=passage_options)  # fmt: skip
     if records_from:
         ts.generator = {**ts.generator, "file": records_from}
     train_path = ts.write(run_dir / TRAINING_FILE)
@@ -222,6 +275,7 @@ def _run_info(
         "run_id": run_id,
         "domain": domain,
         "kind": "local",
+        "mode": ts.mode,
         "status": "training",
         "base_model": base,
         "config": asdict(config),

@@ -183,8 +183,11 @@ def run_job(
     trainer: Trainer | None = None,
     cache_root: Path | None = None,
     evaluate: bool = True,
+    mode: str = "closed-book",
 ) -> int:
     """Train `domain` in this process, keeping its status file current; the exit code for the worker.
+
+    `mode` with-passages trains the hybrid column's adapter (triptych.finetune.with_passages).
 
     `trainer` defaults to `triptych.finetune.runs.run_local` (tests pass a fake with its signature).
     """
@@ -209,6 +212,8 @@ def run_job(
         extra: dict[str, Any] = {"cache_root": cache_root} if cache_root is not None else {}
         if score_later or not evaluate:
             extra["evaluate"] = False
+        if mode != "closed-book":
+            extra["mode"] = mode
         try:
             info = _train(settings, domain, job, run_id, overrides or {}, trainer, cancel, extra)
         except Exception as exc:  # noqa: BLE001 - the status file carries it to the app
@@ -280,7 +285,7 @@ def _score_active_run(settings: Settings, job: JobStatus, info: dict[str, Any], 
 
     run_dir = settings.runs_dir / job.run_id  # type: ignore[operator]
     try:
-        ts = training_set_for(settings, job.domain, reuse=run_dir / TRAINING_FILE)
+        ts = training_set_for(settings, job.domain, reuse=run_dir / TRAINING_FILE, mode=info.get("mode", "closed-book"))
         sets = eval_sets(ts)
         job.messages.append(f"the adapter answers; scoring it and the base model on {sum(map(len, sets.values()))} "
                             "questions")  # fmt: skip
@@ -360,6 +365,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache-root", type=Path, help="where the converted base model is cached (default: data dir)")
     parser.add_argument("--no-evaluate", action="store_true", help="skip scoring before and after training")
     parser.add_argument("--trainer", help="module:function to train with (default: triptych's LoRA run)")
+    parser.add_argument(
+        "--mode",
+        default="closed-book",
+        choices=("closed-book", "with-passages"),
+        help="with-passages: retrieved passages in each example (the hybrid column's adapter)",
+    )
     args = parser.parse_args(argv)
     _die_with_parent()
     if args.settings:
@@ -377,6 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         trainer=load_trainer(args.trainer) if args.trainer else None,
         cache_root=args.cache_root,
         evaluate=not args.no_evaluate,
+        mode=args.mode,
     )
 
 

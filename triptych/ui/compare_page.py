@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from graphs.registry import DEFAULT_PIPELINES, PIPELINES
+from graphs.registry import PIPELINES, default_pipelines
 from triptych.finetune import registry
 from triptych.ingest import known_domains
 from triptych.qa import domain_qa
@@ -37,7 +37,7 @@ def forget_preset() -> None:
 left, right = st.columns([1, 2])
 domain = left.selectbox("Domain", domains or [None], key="domain", on_change=forget_preset)
 chosen = right.multiselect(
-    "Pipelines", list(PIPELINES), default=DEFAULT_PIPELINES, key="pipelines",
+    "Pipelines", list(PIPELINES), default=default_pipelines(settings), key="pipelines",
     format_func=lambda p: PIPELINES[p].label,
 )  # fmt: skip
 choice, columns = adjust.setup_section(settings, list(chosen), domain)

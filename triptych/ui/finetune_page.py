@@ -22,7 +22,9 @@ for d in domains:
     state = "– not fine-tuned yet"
     if adapter:
         state = adapter.run_id + (" (stale: its documents changed since)" if registry.is_stale(settings, d) else "")
-    rows.append({"domain": d, "local adapter (run)": state, "hosted model": hosted or ""})
+    reading = registry.active_adapter(settings, d, registry.WITH_PASSAGES)
+    rows.append({"domain": d, "local adapter (run)": state, "with-passages adapter (hybrid)": reading.run_id if reading
+                 else "", "hosted model": hosted or ""})  # fmt: skip
 if rows:
     st.dataframe(rows, hide_index=True)
 else:
@@ -40,6 +42,7 @@ else:
                 "run": r.run_id,
                 "domain": r.domain,
                 "kind": r.kind,
+                "mode": r.mode,
                 "status": r.status,
                 "active": "yes" if r.active else "",
                 "training set": r.training_source,
@@ -60,6 +63,12 @@ st.caption(
     f"{settings.finetune_epochs} epochs, rank {settings.finetune_rank}, learning rate {settings.finetune_lr:g} "
     "(TRIPTYCH_FINETUNE_*). On CPU this takes minutes; the run is resumable from the command line."
 )
+MODE_LABELS = {
+    "closed-book": "Closed-book: the question alone (the Fine-tuned column)",
+    "with-passages": "With passages: retrieved passages in every example, so it learns to read and cite them "
+    "(the Fine-tuned + RAG column)",
+}
+train_mode = st.radio("Training data", list(MODE_LABELS), format_func=MODE_LABELS.get, key="ft_mode")
 
 
 def gold_qa_upload() -> bool:
@@ -114,7 +123,7 @@ if registry.is_stale(settings, domain) and not busy:
     st.warning(f"{domain}'s adapter learned from documents that have changed since: retrain it.")
 if st.button("Start training", key="ft_start", type="primary", disabled=busy):
     try:
-        queue.enqueue(domain, front=True)
+        queue.enqueue(domain, front=True, mode=train_mode)
     except ValueError as exc:
         st.warning(str(exc))
 if job is not None and job.status == "cancelled" and job.run_id and not busy:
@@ -142,7 +151,9 @@ def show_progress() -> None:
     if job.error:
         st.error(f"Training failed: {escape_markdown(job.error)}")
     elif job.status == "done" and job.run_id:
-        st.success(f"Run {escape_markdown(job.run_id)}: done, now the domain's active adapter.")
+        info = registry.read_run(settings, job.run_id) or {}
+        column = "Fine-tuned + RAG" if info.get("mode") == registry.WITH_PASSAGES else "Fine-tuned"
+        st.success(f"Run {escape_markdown(job.run_id)}: done, now the domain's active adapter ({column} column).")
     if job.active and st.button("Cancel", key="ft_cancel"):
         queue.cancel(domain)
         st.toast("Cancelling at the next step (the run stays resumable)…")

@@ -43,6 +43,7 @@ class QueuedRun:
     domain: str
     resume: str | None = None  # continue this run from its checkpoint
     only_if_missing: bool = False  # skip it if an adapter appeared meanwhile (first-start training)
+    mode: str = "closed-book"  # with-passages: the hybrid column's adapter
 
 
 class TrainingQueue:
@@ -74,12 +75,17 @@ class TrainingQueue:
         """The domain's latest job, as its status file says (written by this queue, its worker or another app)."""
         return read_status(self.settings, domain)
 
-    def enqueue(self, domain: str, *, resume: str | None = None, front: bool = False) -> None:
-        """Train `domain` after the runs before it (first with `front`); ValueError if it is queued or training."""
+    def enqueue(
+        self, domain: str, *, resume: str | None = None, front: bool = False, mode: str = "closed-book"
+    ) -> None:
+        """Train `domain` after the runs before it (first with `front`); ValueError if it is queued or training.
+
+        `mode` is how the examples look (closed-book or with-passages); a resumed run keeps its own.
+        """
         with self._lock:
             if self._holds(domain) or self._busy_elsewhere(self.status(domain)):
                 raise ValueError(f"a training run for {domain} is already queued or in progress")
-            self._add(QueuedRun(domain, resume), front)
+            self._add(QueuedRun(domain, resume, mode=mode), front)
 
     def train_missing(self, domains: Iterable[str]) -> list[str]:
         """Queue each domain without an active adapter (resuming its interrupted run, if any); the ones queued."""
@@ -170,6 +176,7 @@ class TrainingQueue:
         runstore.write_json(settings_file, self.settings.model_dump(mode="json"))
         command = [sys.executable, "-m", "triptych.finetune.worker", "--domain", run.domain]
         command += ["--settings", str(settings_file), *(["--resume", run.resume] if run.resume else [])]
+        command += ["--mode", run.mode] if run.mode != "closed-book" else []
         log_path = folder / f"{run.domain}.log"
         with log_path.open("wb") as log:
             command += self._worker_args
