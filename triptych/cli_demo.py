@@ -44,7 +44,7 @@ def record(
     ] = None,
 ) -> None:
     """Run questions through the pipelines and save answers, sources and the time of every token in one pack."""
-    from graphs.registry import DEFAULT_PIPELINES, PIPELINES
+    from graphs.registry import PIPELINES, default_pipelines
     from triptych.cli_eval import check_index
     from triptych.demo_pack import packs_dir
     from triptych.index import check_domain
@@ -55,7 +55,7 @@ def record(
         check_domain(domain)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    chosen = chosen_pipelines(pipelines, DEFAULT_PIPELINES)
+    chosen = chosen_pipelines(pipelines, default_pipelines(settings, domain))  # as Compare would ask
     asked = questions_to_record(settings, domain, questions)[:limit]
     if any(PIPELINES[p].uses_retrieval for p in chosen):
         check_index(settings, domain, None)
