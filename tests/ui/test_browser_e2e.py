@@ -144,6 +144,8 @@ def test_upload_lists_each_file_with_its_result(app_url: str, tmp_path: Path) ->
             select(page, "Domain", "(new domain…)")
             page.get_by_label("New domain name").fill("e2e_uploads")
             page.get_by_label("New domain name").press("Enter")
+            # the rerun that takes the name must be over before the files go in, or it can drop them
+            expect(page.get_by_text("No documents in e2e_uploads yet")).to_be_visible(timeout=60_000)
             page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([str(good), str(bad)])
             expect(page.get_by_text("scan.pdf").first).to_be_visible(timeout=30_000)
             page.get_by_role("button", name="Add to index").click()
@@ -184,6 +186,7 @@ def test_own_documents_are_uploaded_trained_on_and_answered_in_three_columns(app
             select(page, "Domain", "(new domain…)")
             page.get_by_label("New domain name").fill(domain)
             page.get_by_label("New domain name").press("Enter")
+            expect(page.get_by_text(f"No documents in {domain} yet")).to_be_visible(timeout=60_000)
             page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(files)
             expect(page.get_by_text("badges.md").first).to_be_visible(timeout=30_000)
             page.get_by_role("button", name="Add to index").click()

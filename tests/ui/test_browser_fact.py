@@ -68,7 +68,8 @@ def test_change_a_fact_live_in_a_real_browser(app: tuple[str, Path], tmp_path: P
 
             page.get_by_role("link", name=re.compile("Change a fact in these sources")).click()
             expect(page.get_by_role("heading", name="Change a fact")).to_be_visible(timeout=60_000)
-            expect(page.get_by_text("Scripted change")).to_be_visible(timeout=60_000)  # the domain came along
+            # the domain came along
+            expect(page.get_by_text("Scripted change", exact=True)).to_be_visible(timeout=60_000)
 
             t0 = time.perf_counter()
             page.get_by_role("button", name="Run the scripted change").click()
