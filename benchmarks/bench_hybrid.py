@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._shared_eval import DOMAINS, shared_eval_dir  # noqa: E402
 from graphs import finetuned, prompt  # noqa: E402
+from graphs.context import PipelineContext  # noqa: E402
 from graphs.nodes import NOT_IN_DOCUMENTS  # noqa: E402
 from graphs.rag import build_messages_with  # noqa: E402
 from triptych.evaluate.metrics import contains, is_refusal, token_f1  # noqa: E402
@@ -126,9 +127,10 @@ def build_prompts(
     """Per pipeline, the messages of each test question (None: answered without the model, no passage)."""
     selection = settings.selection()
     embed = CachedEmbed(retriever.embedder.embed_documents)  # the same vectors, each sentence embedded once
-    few = SimpleNamespace(few_shot=train, prompts_dir=settings.prompts_dir)
-    plain = SimpleNamespace(prompts_dir=settings.prompts_dir, adapter_mode=None)
-    read = SimpleNamespace(prompts_dir=settings.prompts_dir, adapter_mode=WITH_PASSAGES)
+    # the contexts the app builds (graphs/context.py), with no chat model: only the messages are wanted here
+    few = PipelineContext(chat=None, model="bench", few_shot=train, prompts_dir=settings.prompts_dir)
+    plain = PipelineContext(chat=None, model="bench", prompts_dir=settings.prompts_dir)
+    read = PipelineContext(chat=None, model="bench", prompts_dir=settings.prompts_dir, adapter_mode=WITH_PASSAGES)
     out: dict[str, list] = {p: [] for p in PIPELINES}
     for r in test:
         state: dict[str, Any] = {"question": r.question, "domain": domain}
