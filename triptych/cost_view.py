@@ -126,9 +126,11 @@ def cost_card_html(dc: DomainCosts) -> str:
         + (cost_chart_svg(dc) if dc.lines else "")
         + (f"<ul class='small notes'>{notes}</ul>" if notes else "")
         + f"<p class=small>Prices: machine time {costs.usd(dc.machine_usd_per_hour)} an hour "
-        "(TRIPTYCH_COST_MACHINE_USD_PER_HOUR) for local answers, index builds and LoRA runs; remote endpoints "
-        "at their TRIPTYCH_&lt;PIPELINE&gt;__PRICE_IN/OUT_PER_1K. Per-question figures are means over the "
-        "answers named; timings measured on a shared machine vary from run to run.</p>"
+        f"(TRIPTYCH_COST_MACHINE_USD_PER_HOUR) for {dc.machine_vcpus} vCPUs (TRIPTYCH_COST_MACHINE_VCPUS): a local "
+        f"answer's CPU seconds at 1/{dc.machine_vcpus} of a machine second each (its busy seconds at a whole one "
+        "where CPU time was not recorded), index builds and LoRA runs by their wall time; remote endpoints at "
+        "their TRIPTYCH_&lt;PIPELINE&gt;__PRICE_IN/OUT_PER_1K. Per-question figures are means over the answers "
+        "named; timings measured on a shared machine vary from run to run.</p>"
     )
 
 

@@ -28,6 +28,11 @@ def machine_cost(seconds: float, usd_per_hour: float) -> float:
     return seconds * usd_per_hour / SECONDS_PER_HOUR
 
 
+def cpu_cost(cpu_seconds: float, usd_per_hour: float, vcpus: int) -> float:
+    """USD for CPU seconds on a machine of `vcpus` vCPUs priced per hour: one CPU second is 1/vcpus of its second."""
+    return machine_cost(cpu_seconds, usd_per_hour) / vcpus
+
+
 @dataclass(frozen=True)
 class CostLine:
     """One pipeline's cumulative cost: `one_off_usd + per_question_usd * questions`."""

@@ -252,6 +252,9 @@ class Settings(BaseSettings):
     cost_machine_usd_per_hour: float = Field(
         default=0.0893, ge=0, description="USD per hour of this machine: local answers, index builds, LoRA runs."
     )
+    cost_machine_vcpus: int = Field(
+        default=2, ge=1, description="vCPUs the machine price is for: a local answer's CPU second costs 1/this of it."
+    )
     cost_hosted_training_usd_per_1k: float = Field(
         default=0.003, ge=0, description="USD per 1K trained tokens of a hosted (OpenAI) fine-tuning job."
     )

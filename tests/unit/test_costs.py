@@ -9,6 +9,7 @@ from triptych.costs import (
     about,
     break_even,
     break_evens,
+    cpu_cost,
     machine_cost,
     nice_ceil,
     questions_axis,
@@ -22,6 +23,9 @@ def test_token_and_machine_costs_are_price_times_amount() -> None:
     assert token_cost(650, 20, 0.0, 0.0) == 0.0
     assert machine_cost(3600, 0.09) == pytest.approx(0.09)
     assert machine_cost(1.8, 0.0) == 0.0
+    # a CPU second on a 2-vCPU machine at $3.60 an hour is half a machine second: $0.0005
+    assert cpu_cost(1.0, 3.6, 2) == pytest.approx(0.0005) and cpu_cost(0.84, 3.6, 2) == pytest.approx(0.00042)
+    assert cpu_cost(7200, 0.0893, 2) == pytest.approx(0.0893)  # both vCPUs busy for an hour: the hour's price
 
 
 def test_rag_with_longer_prompts_costs_more_than_fine_tuning_after_the_crossing() -> None:
