@@ -9,6 +9,8 @@ x TRIPTYCH_COST_MACHINE_USD_PER_HOUR. One-off: the index build (seconds per chun
 measured by ingestion, recorded here, x the chunks the index holds now) and the active adapter's
 training (its run's wall time, or a hosted job's trained tokens x TRIPTYCH_COST_HOSTED_TRAINING_USD_PER_1K).
 A figure that was never measured is said to be "not recorded"; its pipeline is left off the chart.
+Each break-even is said in questions and in questions a day: the one-offs spread over
+TRIPTYCH_COST_HORIZON_DAYS (an index or adapter is rebuilt about that often).
 """
 
 from __future__ import annotations
@@ -129,6 +131,7 @@ class DomainCosts:
     eval_run: str | None
     machine_usd_per_hour: float
     machine_vcpus: int = 1
+    horizon_days: int = 30  # the one-offs are spread over these days: each crossing is also said a day
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -138,18 +141,23 @@ class DomainCosts:
 
     def sentences(self) -> list[str]:
         """The break-even points in words, fewest questions first."""
-        return [crossing_sentence(be, self.per_question) for be in self.crossings]
+        return [crossing_sentence(be, self.per_question, self.horizon_days) for be in self.crossings]
 
 
-def crossing_sentence(be: BreakEven, measured: dict[str, PerQuestion]) -> str:
-    """'RAG's longer prompts cost more than Fine-tuned after about 1,300 questions: ...'."""
+def crossing_sentence(be: BreakEven, measured: dict[str, PerQuestion], horizon_days: int) -> str:
+    """'RAG's longer prompts cost more than Fine-tuned after about 440 questions (about 15 a day over 30 days): ...'.
+
+    The questions a day are those that reach the crossing within `horizon_days`, the days the one-off is spread over.
+    """
     dear, cheap = be.cheaper_first, be.cheaper_after
     md, mc = measured.get(dear.pipeline), measured.get(cheap.pipeline)
     reason = why_dearer(md, mc) if md and mc else "answers"
     saved = dear.per_question_usd - cheap.per_question_usd
+    daily = costs.about_daily(costs.per_day(be.questions, horizon_days))
     return (
-        f"{dear.label}'s {reason} cost more than {cheap.label} after about {costs.about(be.questions)} questions: "
-        f"{cheap.label}'s one-off {costs.usd(cheap.one_off_usd)} is paid back at {costs.usd(saved)} saved per question."
+        f"{dear.label}'s {reason} cost more than {cheap.label} after about {costs.about(be.questions)} questions "
+        f"({daily} over {horizon_days} days): {cheap.label}'s one-off {costs.usd(cheap.one_off_usd)} is paid back "
+        f"at {costs.usd(saved)} saved per question."
     )
 
 
@@ -404,5 +412,6 @@ def domain_costs(settings: Settings, domain: str, *, client: ClientAPI | None = 
         eval_run=eval_run,
         machine_usd_per_hour=settings.cost_machine_usd_per_hour,
         machine_vcpus=settings.cost_machine_vcpus,
+        horizon_days=settings.cost_horizon_days,
         notes=notes,
     )

@@ -106,6 +106,19 @@ def about(questions: float) -> str:
     return f"{round(questions / 10**places) * 10**places:,}"
 
 
+def per_day(questions: float, horizon_days: float) -> float:
+    """A break-even as a daily load: the questions a day that reach `questions` within the `horizon_days`
+    over which the one-off costs are spread (an index or adapter rebuilt that often)."""
+    return questions / horizon_days
+
+
+def about_daily(questions_a_day: float) -> str:
+    """A daily rate as a person says it: 'about 15 a day'; under one a day, 'about 1 every 3 days'."""
+    if 1 / questions_a_day < 1.5:
+        return f"about {about(questions_a_day)} a day"
+    return f"about 1 every {about(1 / questions_a_day)} days"
+
+
 def usd(value: float) -> str:
     """Dollars for display: cents from 10 cents up, two significant figures below ('$0.00042')."""
     if value == 0:

@@ -80,8 +80,8 @@ def test_measured_costs_give_the_lines_and_the_rag_fine_tuning_break_even(tmp_pa
     assert (be.cheaper_first.pipeline, be.cheaper_after.pipeline) == ("rag", "finetuned")
     assert be.questions == pytest.approx(0.79 / (0.011 / 3 - 0.001))  # about 296
     assert dc.sentences() == [
-        "RAG's slower answers cost more than Fine-tuned after about 300 questions: Fine-tuned's one-off $0.80 "
-        "is paid back at $0.0027 saved per question."
+        "RAG's slower answers cost more than Fine-tuned after about 300 questions (about 10 a day over 30 days): "
+        "Fine-tuned's one-off $0.80 is paid back at $0.0027 saved per question."
     ]
     assert dc.axis_questions == 500
     svg = cost_chart_svg(dc)
@@ -206,10 +206,10 @@ def test_local_answers_with_cpu_seconds_are_priced_by_them_and_the_rest_by_busy_
 
     # RAG and fine-tuned are both priced by CPU seconds: the sentence says so; prompt's basis differs from fine-tuned's
     assert dc.sentences() == [
-        "RAG's CPU-heavier answers cost more than Fine-tuned after about 790 questions: Fine-tuned's one-off $0.80 "
-        "is paid back at $0.001 saved per question.",  # (0.80 - 0.01) / (0.0015 - 0.0005)
-        "Prompt's answers cost more than Fine-tuned after about 1,600 questions: Fine-tuned's one-off $0.80 "
-        "is paid back at $0.0005 saved per question.",  # 0.80 / (0.001 - 0.0005)
+        "RAG's CPU-heavier answers cost more than Fine-tuned after about 790 questions (about 26 a day over 30 "
+        "days): Fine-tuned's one-off $0.80 is paid back at $0.001 saved per question.",  # 0.79 / (0.0015 - 0.0005)
+        "Prompt's answers cost more than Fine-tuned after about 1,600 questions (about 53 a day over 30 days): "
+        "Fine-tuned's one-off $0.80 is paid back at $0.0005 saved per question.",  # 0.80 / (0.001 - 0.0005)
     ]
 
 
@@ -229,3 +229,23 @@ def test_records_from_before_cpu_seconds_load_and_are_priced_by_busy_seconds(tmp
     prompt, rag = dc.per_question["prompt"], dc.per_question["rag"]
     assert prompt.usd == pytest.approx(0.001) and prompt.basis == "1.00 s of machine time (CPU time not recorded)"
     assert (rag.n, rag.no_cpu) == (3, 0) and rag.usd == pytest.approx(0.011 / 3)
+
+
+def test_the_break_even_a_day_spreads_the_one_offs_over_the_configured_days(tmp_path: Path) -> None:
+    settings = local_settings(tmp_path, cost_horizon_days=7)
+    write_eval_run(settings, "hr", QUESTIONS, answers())
+    record_build(settings, "hr", seconds=10.0, chunks=100)
+    write_adapter_run(settings, "hr", "20261130-100000-hr", {"wall_s": 800.0})
+    dc = domain_costs(settings, "hr")
+    (be,) = dc.crossings  # RAG 3 s busy ($0.003) vs fine-tuned 1 s ($0.001): (0.80 - 0.01) / 0.002 = 395
+    assert be.questions == pytest.approx(395) and dc.horizon_days == 7
+    assert dc.sentences() == [
+        "RAG's slower answers cost more than Fine-tuned after about 400 questions (about 56 a day over 7 days): "
+        "Fine-tuned's one-off $0.80 is paid back at $0.002 saved per question."  # 395 / 7 = 56.4
+    ]
+    card = cost_card_html(dc)
+    assert "over the 7 days the one-off costs are spread over (TRIPTYCH_COST_HORIZON_DAYS" in card
+    assert "at about 400 questions (about 56 a day over 7 days)" in cost_chart_svg(dc)
+
+    yearly = domain_costs(settings.model_copy(update={"cost_horizon_days": 3650}), "hr")
+    assert "after about 400 questions (about 1 every 9 days over 3650 days)" in yearly.sentences()[0]  # 9.2 days
