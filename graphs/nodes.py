@@ -160,7 +160,7 @@ async def generate(state: PipelineState, runtime: Runtime[PipelineContext]) -> A
             started_at=ctx.started_at,
             stop=PASSAGE_STOPS if state.get("context") else None,
         )
-        cpu = cpu_used(cpu_before, meter()) if meter is not None and cpu_before is not None else None
+        cpu = None if meter is None or cpu_before is None else cpu_used(cpu_before, meter())
     finally:
         if ctx.gate is not None:
             ctx.gate.release()

@@ -130,8 +130,8 @@ class DomainCosts:
     crossings: list[BreakEven]
     eval_run: str | None
     machine_usd_per_hour: float
-    machine_vcpus: int = 1
-    horizon_days: int = 30  # the one-offs are spread over these days: each crossing is also said a day
+    machine_vcpus: int  # a local answer's CPU second costs 1/machine_vcpus of a machine second
+    horizon_days: int  # the one-offs are spread over these days: each crossing is also said a day
     notes: list[str] = field(default_factory=list)
 
     @property
