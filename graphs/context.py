@@ -20,6 +20,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import SkipValidation
 
 from triptych.documents.chunking import Chunk
+from triptych.llm.cpu import CpuMeter
 from triptych.llm.factory import UsageCounter
 from triptych.llm.queue import ModelQueue
 from triptych.passages import SelectionConfig
@@ -80,6 +81,9 @@ class PipelineContext:
     # Generations that share the local model's cores wait here, one (or N) at a time, process-wide
     # (triptych/llm/queue.py; anything with `locked()` and `async with` will do in tests).
     gate: ModelQueue | asyncio.Semaphore | None = None
+    # CPU seconds so far of each local model server process (LocalModels.cpu_seconds; a fake in tests): read
+    # before and after a generation on a one-slot gate, it gives the answer's `cpu_s`. None: not metered (remote).
+    cpu_meter: CpuMeter | None = None
     started_at: float = field(default_factory=time.perf_counter)  # the pipeline's clock: built, then run at once
     unavailable: str | None = None  # why this pipeline cannot answer (e.g. not fine-tuned yet)
     notice: str | None = None  # a line the column shows with the answer (e.g. its server was restarted)

@@ -14,6 +14,7 @@ from langgraph.runtime import Runtime
 from graphs.context import PipelineContext, as_langchain
 from graphs.state import Answer, PipelineState
 from triptych.documents.chunking import Chunk
+from triptych.llm.cpu import CpuMeter, cpu_used
 from triptych.llm.generate import stream_answer
 from triptych.passages import excerpts_context, found_in, select_excerpts
 
@@ -128,14 +129,27 @@ async def wait_turn(gate: Any) -> None:
 PASSAGE_STOPS = ("\n[", "\nQuestion:", "\nPassages:")
 
 
+def attributable_meter(ctx: PipelineContext) -> CpuMeter | None:
+    """The context's CPU meter where the difference of two readings is this answer's alone: a one-slot gate.
+
+    With more slots, other generations share the servers meanwhile; remote endpoints have no meter.
+    """
+    return ctx.cpu_meter if getattr(ctx.gate, "slots", None) == 1 else None
+
+
 async def generate(state: PipelineState, runtime: Runtime[PipelineContext]) -> Answer:
-    """Stream the answer from the pipeline's model, waiting for the shared local model if needed."""
+    """Stream the answer from the pipeline's model, waiting for the shared local model if needed.
+
+    While it holds the local model's gate, the servers' CPU time is read before and after: the answer's `cpu_s`.
+    """
     ctx = runtime.context
     assert ctx.chat is not None, "generate needs a chat model"
+    meter = attributable_meter(ctx)
     wait_from = time.perf_counter()
     await wait_turn(ctx.gate)
     try:
         queued = time.perf_counter() - wait_from
+        cpu_before = meter() if meter is not None else None
         report("started")
         result = await stream_answer(
             ctx.chat,
@@ -146,22 +160,24 @@ async def generate(state: PipelineState, runtime: Runtime[PipelineContext]) -> A
             started_at=ctx.started_at,
             stop=PASSAGE_STOPS if state.get("context") else None,
         )
+        cpu = None if meter is None or cpu_before is None else cpu_used(cpu_before, meter())
     finally:
         if ctx.gate is not None:
             ctx.gate.release()
     cost = ctx.cost(result.prompt_tokens, result.completion_tokens)
     return Answer(answer=result.answer, model=result.model, queued_s=queued, ttft_s=result.ttft_s,
-                  total_s=result.latency_s, prompt_tokens=result.prompt_tokens,
+                  total_s=result.latency_s, cpu_s=cpu, prompt_tokens=result.prompt_tokens,
                   completion_tokens=result.completion_tokens, cost_usd=cost, notice=ctx.notice,
                   finish_reason=result.finish_reason, cut_short=result.cut_short)  # fmt: skip
 
 
 def fixed_answer(ctx: PipelineContext, answer: str, notice: str | None) -> Answer:
-    """An answer given without calling the model (timed, zero tokens)."""
+    """An answer given without calling the model (timed, zero tokens; no CPU time of a metered local model)."""
     report("token", answer)
     t = elapsed(ctx)
-    return Answer(answer=answer, model=ctx.model, notice=notice, queued_s=0.0, ttft_s=t, total_s=t, prompt_tokens=0,
-                  completion_tokens=0, cost_usd=0.0)  # fmt: skip
+    cpu = 0.0 if attributable_meter(ctx) is not None else None
+    return Answer(answer=answer, model=ctx.model, notice=notice, queued_s=0.0, ttft_s=t, total_s=t, cpu_s=cpu,
+                  prompt_tokens=0, completion_tokens=0, cost_usd=0.0)  # fmt: skip
 
 
 async def no_context(state: PipelineState, runtime: Runtime[PipelineContext]) -> Answer:

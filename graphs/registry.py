@@ -170,6 +170,7 @@ class PipelineSpec:
             few_shot=domain_qa(settings.corpora_dir, domain, "train") if domain and self.uses_few_shot else [],
             prompts_dir=settings.prompts_dir,
             gate=gate if endpoint.is_local else None,
+            cpu_meter=local.cpu_seconds if endpoint.is_local and local is not None else None,
             notice="; ".join(n for n in (adapter_line, endpoint.notice) if n) or None,
             adapter_mode=adapter_mode,
         )

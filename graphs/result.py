@@ -28,6 +28,9 @@ class PipelineResult:
     queued_s: float | None = None  # waiting for the shared local model
     ttft_s: float | None = None  # from pipeline start to the first answer token
     total_s: float | None = None  # from pipeline start to the last token
+    # CPU seconds the local model servers used for this answer; None: a remote endpoint, several local
+    # generations at once (TRIPTYCH_LOCAL_CONCURRENCY > 1), or a record made before it was measured
+    cpu_s: float | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost_usd: float = 0.0

@@ -22,6 +22,7 @@ class Answer(TypedDict, total=False):
     queued_s: float  # seconds spent waiting for the shared local model before generating
     ttft_s: float | None  # from pipeline start to the first answer token
     total_s: float  # from pipeline start to the last token
+    cpu_s: float | None  # CPU seconds the local model servers used for it; None: remote, or not attributable
     prompt_tokens: int | None
     completion_tokens: int | None
     cost_usd: float

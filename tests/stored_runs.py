@@ -30,6 +30,7 @@ class Answer:
     text: str
     total_s: float | None = 1.0  # None: not measured
     queued_s: float = 0.0
+    cpu_s: float | None = None  # None: not recorded (a remote endpoint, or an answer from before it was)
     prompt_tokens: int = 100
     completion_tokens: int = 10
     sources: tuple[Chunk, ...] = ()
@@ -68,7 +69,8 @@ def write_eval_run(
             result = PipelineResult(
                 pipeline=pid, label=PIPELINES[pid].label, answer=a.text, model=f"model-{pid}", sources=list(a.sources),
                 total_s=a.total_s, ttft_s=None if a.total_s is None else a.total_s / 2, queued_s=a.queued_s,
-                prompt_tokens=a.prompt_tokens, completion_tokens=a.completion_tokens, finish_reason="stop",
+                cpu_s=a.cpu_s, prompt_tokens=a.prompt_tokens, completion_tokens=a.completion_tokens,
+                finish_reason="stop",
             )  # fmt: skip
             docs = [s.doc_id.removesuffix(".md") for s in a.sources] if PIPELINES[pid].uses_retrieval else None
             rows.append(answer_row(q, domain, result, docs, None))

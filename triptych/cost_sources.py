@@ -2,11 +2,15 @@
 
 Per question, from the domain's newest evaluation run and its comparison history (answers that came
 back, made with the endpoint configured now): a remote endpoint's mean prompt and completion tokens x
-its PRICE_IN/OUT_PER_1K; a local one's mean busy seconds (total time less the wait in the local
-model's queue) x TRIPTYCH_COST_MACHINE_USD_PER_HOUR. One-off: the index build (seconds per chunk
+its PRICE_IN/OUT_PER_1K; a local one's mean CPU seconds (what the model servers used for the answer)
+x TRIPTYCH_COST_MACHINE_USD_PER_HOUR / TRIPTYCH_COST_MACHINE_VCPUS, or, where no answer recorded its
+CPU time (older records), its mean busy seconds (total time less the wait in the local model's queue)
+x TRIPTYCH_COST_MACHINE_USD_PER_HOUR. One-off: the index build (seconds per chunk
 measured by ingestion, recorded here, x the chunks the index holds now) and the active adapter's
 training (its run's wall time, or a hosted job's trained tokens x TRIPTYCH_COST_HOSTED_TRAINING_USD_PER_1K).
 A figure that was never measured is said to be "not recorded"; its pipeline is left off the chart.
+Each break-even is said in questions and in questions a day: the one-offs spread over
+TRIPTYCH_COST_HORIZON_DAYS (an index or adapter is rebuilt about that often).
 """
 
 from __future__ import annotations
@@ -78,7 +82,7 @@ def index_builds(settings: Settings, domain: str) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class PerQuestion:
-    """One pipeline's measured cost of a question: means over `n` answers, priced by tokens or by machine time."""
+    """One pipeline's measured cost of a question: means over `n` answers, priced by tokens, CPU or machine time."""
 
     pipeline: str
     label: str
@@ -91,14 +95,18 @@ class PerQuestion:
     busy_s: float | None
     usd: float | None  # None: nothing measured
     other_endpoint: int = 0  # answers left out: made with another endpoint than the one configured now
+    cpu_s: float | None = None  # local: the mean CPU seconds it was priced by; None: priced by busy seconds
+    no_cpu: int = 0  # local answers left out: without CPU time, where others of the pipeline have it
 
     @property
     def basis(self) -> str:
         """How the figure was priced, for the card."""
         if self.usd is None:
             return "not recorded"
+        if self.local and self.cpu_s is not None:
+            return f"{self.cpu_s:.2f} CPU-s"
         if self.local:
-            return f"{self.busy_s:.2f} s of machine time"
+            return f"{self.busy_s:.2f} s of machine time (CPU time not recorded)"
         return f"{self.prompt_tokens:.0f} prompt + {self.completion_tokens:.0f} completion tokens"
 
 
@@ -122,6 +130,8 @@ class DomainCosts:
     crossings: list[BreakEven]
     eval_run: str | None
     machine_usd_per_hour: float
+    machine_vcpus: int  # a local answer's CPU second costs 1/machine_vcpus of a machine second
+    horizon_days: int  # the one-offs are spread over these days: each crossing is also said a day
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -131,23 +141,40 @@ class DomainCosts:
 
     def sentences(self) -> list[str]:
         """The break-even points in words, fewest questions first."""
-        return [crossing_sentence(be, self.per_question) for be in self.crossings]
+        return [crossing_sentence(be, self.per_question, self.horizon_days) for be in self.crossings]
 
 
-def crossing_sentence(be: BreakEven, measured: dict[str, PerQuestion]) -> str:
-    """'RAG's longer prompts cost more than Fine-tuned after about 1,300 questions: ...'."""
+def crossing_sentence(be: BreakEven, measured: dict[str, PerQuestion], horizon_days: int) -> str:
+    """'RAG's longer prompts cost more than Fine-tuned after about 440 questions (about 15 a day over 30 days): ...'.
+
+    The questions a day are those that reach the crossing within `horizon_days`, the days the one-off is spread over.
+    """
     dear, cheap = be.cheaper_first, be.cheaper_after
     md, mc = measured.get(dear.pipeline), measured.get(cheap.pipeline)
-    reason = "answers"
-    if md and mc and not md.local and (md.prompt_tokens or 0) > (mc.prompt_tokens or 0):
-        reason = "longer prompts"
-    elif md and mc and md.local and (md.busy_s or 0) > (mc.busy_s or 0):
-        reason = "slower answers"
+    reason = why_dearer(md, mc) if md and mc else "answers"
     saved = dear.per_question_usd - cheap.per_question_usd
+    daily = costs.about_daily(costs.per_day(be.questions, horizon_days))
     return (
-        f"{dear.label}'s {reason} cost more than {cheap.label} after about {costs.about(be.questions)} questions: "
-        f"{cheap.label}'s one-off {costs.usd(cheap.one_off_usd)} is paid back at {costs.usd(saved)} saved per question."
+        f"{dear.label}'s {reason} cost more than {cheap.label} after about {costs.about(be.questions)} questions "
+        f"({daily} over {horizon_days} days): {cheap.label}'s one-off {costs.usd(cheap.one_off_usd)} is paid back "
+        f"at {costs.usd(saved)} saved per question."
     )
+
+
+def why_dearer(dear: PerQuestion, cheap: PerQuestion) -> str:
+    """What the sentence blames for `dear`'s higher cost per question, by the basis it was priced on.
+
+    Tokens: longer prompts. CPU seconds (both priced by them): CPU-heavier answers. Busy seconds (both
+    priced by them): slower answers. Anything else, or no such difference: just "answers".
+    """
+    if not dear.local and (dear.prompt_tokens or 0) > (cheap.prompt_tokens or 0):
+        return "longer prompts"
+    if dear.cpu_s is not None and cheap.cpu_s is not None:
+        return "CPU-heavier answers" if dear.cpu_s > cheap.cpu_s else "answers"
+    both_by_busy_time = dear.local and cheap.local and dear.cpu_s is None and cheap.cpu_s is None
+    if both_by_busy_time and (dear.busy_s or 0) > (cheap.busy_s or 0):
+        return "slower answers"
+    return "answers"
 
 
 # --- per question ---------------------------------------------------------------------------------
@@ -217,11 +244,19 @@ def per_question(settings: Settings, domain: str) -> tuple[dict[str, PerQuestion
         endpoint = settings.endpoint(spec.endpoint)
         needed = "total_s" if endpoint.is_local else "prompt_tokens"
         used = [(origin, a) for origin, a in mine if origin != OTHER and a.get(needed) is not None]
+        # A local pipeline is priced by CPU seconds where its answers recorded them (the others are left out),
+        # else (older records, several generations at once) by busy seconds.
+        metered = [(origin, a) for origin, a in used if a.get("cpu_s") is not None] if endpoint.is_local else []
+        no_cpu = len(used) - len(metered) if metered else 0
+        used = metered or used
         busy = [max(0.0, a["total_s"] - (a.get("queued_s") or 0.0)) for _, a in used] if endpoint.is_local else []
+        cpu = _mean([float(a["cpu_s"]) for _, a in metered])
         tokens_in = _mean([float(a["prompt_tokens"]) for _, a in used if a.get("prompt_tokens") is not None])
         tokens_out = _mean([float(a["completion_tokens"]) for _, a in used if a.get("completion_tokens") is not None])
         price: float | None = None
-        if used and endpoint.is_local:
+        if cpu is not None:
+            price = costs.cpu_cost(cpu, settings.cost_machine_usd_per_hour, settings.cost_machine_vcpus)
+        elif used and endpoint.is_local:
             price = costs.machine_cost(sum(busy) / len(busy), settings.cost_machine_usd_per_hour)
         elif used:
             price = costs.token_cost(tokens_in or 0.0, tokens_out or 0.0, endpoint.price_in_per_1k,
@@ -238,6 +273,8 @@ def per_question(settings: Settings, domain: str) -> tuple[dict[str, PerQuestion
             busy_s=_mean(busy),
             usd=price,
             other_endpoint=sum(1 for o, _ in mine if o == OTHER),
+            cpu_s=cpu,
+            no_cpu=no_cpu,
         )
     return out, eval_run
 
@@ -353,6 +390,11 @@ def domain_costs(settings: Settings, domain: str, *, client: ClientAPI | None = 
                 f"{pq.label}: {pq.other_endpoint} answers made with another endpoint than {endpoint.model} are "
                 "not counted; ask again (or evaluate) to measure this one."
             )
+        if pq.no_cpu:
+            notes.append(
+                f"{pq.label}: priced by the CPU time of the {pq.n} answers that recorded it; {pq.no_cpu} without it "
+                "(made before it was recorded, or with TRIPTYCH_LOCAL_CONCURRENCY above 1) are not counted."
+            )
         if not pq.local and endpoint.price_in_per_1k == 0 and endpoint.price_out_per_1k == 0:
             var = f"TRIPTYCH_{PIPELINES[pid].endpoint.upper()}__PRICE_IN_PER_1K / __PRICE_OUT_PER_1K"
             notes.append(f"{pq.label}'s endpoint ({endpoint.model}) has no price: set {var}.")
@@ -369,5 +411,7 @@ def domain_costs(settings: Settings, domain: str, *, client: ClientAPI | None = 
         crossings=costs.break_evens(lines),
         eval_run=eval_run,
         machine_usd_per_hour=settings.cost_machine_usd_per_hour,
+        machine_vcpus=settings.cost_machine_vcpus,
+        horizon_days=settings.cost_horizon_days,
         notes=notes,
     )

@@ -68,7 +68,9 @@ def cost_chart_svg(dc: DomainCosts) -> str:
             f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{x:.1f}" y2="{TOP + plot_h}" stroke="#333" stroke-dasharray="4 3"/>'
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="#fff" stroke="#111" stroke-width="2" class="break-even">'
             f"<title>{escape(be.cheaper_first.label)} = {escape(be.cheaper_after.label)} at about "
-            f"{costs.about(be.questions)} questions</title></circle>"
+            f"{costs.about(be.questions)} questions "
+            f"({costs.about_daily(costs.per_day(be.questions, dc.horizon_days))} over {dc.horizon_days} days)"
+            "</title></circle>"
             f'<text x="{x + 6:.1f}" y="{y - 8:.1f}" font-size="11">≈{costs.about(be.questions)}</text>'
         )
     legend_y = TOP + plot_h + 50
@@ -126,9 +128,13 @@ def cost_card_html(dc: DomainCosts) -> str:
         + (cost_chart_svg(dc) if dc.lines else "")
         + (f"<ul class='small notes'>{notes}</ul>" if notes else "")
         + f"<p class=small>Prices: machine time {costs.usd(dc.machine_usd_per_hour)} an hour "
-        "(TRIPTYCH_COST_MACHINE_USD_PER_HOUR) for local answers, index builds and LoRA runs; remote endpoints "
-        "at their TRIPTYCH_&lt;PIPELINE&gt;__PRICE_IN/OUT_PER_1K. Per-question figures are means over the "
-        "answers named; timings measured on a shared machine vary from run to run.</p>"
+        f"(TRIPTYCH_COST_MACHINE_USD_PER_HOUR) for {dc.machine_vcpus} vCPUs (TRIPTYCH_COST_MACHINE_VCPUS): a local "
+        f"answer's CPU seconds at 1/{dc.machine_vcpus} of a machine second each (its busy seconds at a whole one "
+        "where CPU time was not recorded), index builds and LoRA runs by their wall time; remote endpoints at "
+        "their TRIPTYCH_&lt;PIPELINE&gt;__PRICE_IN/OUT_PER_1K. Per-question figures are means over the answers "
+        "named; timings measured on a shared machine vary from run to run. Questions a day: the break-even's "
+        f"questions over the {dc.horizon_days} days the one-off costs are spread over (TRIPTYCH_COST_HORIZON_DAYS; "
+        "an index or adapter is rebuilt about that often).</p>"
     )
 
 

@@ -28,6 +28,11 @@ def machine_cost(seconds: float, usd_per_hour: float) -> float:
     return seconds * usd_per_hour / SECONDS_PER_HOUR
 
 
+def cpu_cost(cpu_seconds: float, usd_per_hour: float, vcpus: int) -> float:
+    """USD for CPU seconds on a machine of `vcpus` vCPUs priced per hour: one CPU second is 1/vcpus of its second."""
+    return machine_cost(cpu_seconds, usd_per_hour) / vcpus
+
+
 @dataclass(frozen=True)
 class CostLine:
     """One pipeline's cumulative cost: `one_off_usd + per_question_usd * questions`."""
@@ -99,6 +104,19 @@ def about(questions: float) -> str:
         return str(max(1, round(questions)))
     places = math.floor(math.log10(questions)) - 1  # keep two significant figures
     return f"{round(questions / 10**places) * 10**places:,}"
+
+
+def per_day(questions: float, horizon_days: float) -> float:
+    """A break-even as a daily load: the questions a day that reach `questions` within the `horizon_days`
+    over which the one-off costs are spread (an index or adapter rebuilt that often)."""
+    return questions / horizon_days
+
+
+def about_daily(questions_a_day: float) -> str:
+    """A daily rate as a person says it: 'about 15 a day'; under one a day, 'about 1 every 3 days'."""
+    if 1 / questions_a_day < 1.5:
+        return f"about {about(questions_a_day)} a day"
+    return f"about 1 every {about(1 / questions_a_day)} days"
 
 
 def usd(value: float) -> str:

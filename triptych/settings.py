@@ -252,8 +252,14 @@ class Settings(BaseSettings):
     cost_machine_usd_per_hour: float = Field(
         default=0.0893, ge=0, description="USD per hour of this machine: local answers, index builds, LoRA runs."
     )
+    cost_machine_vcpus: int = Field(
+        default=2, ge=1, description="vCPUs the machine price is for: a local answer's CPU second costs 1/this of it."
+    )
     cost_hosted_training_usd_per_1k: float = Field(
         default=0.003, ge=0, description="USD per 1K trained tokens of a hosted (OpenAI) fine-tuning job."
+    )
+    cost_horizon_days: int = Field(
+        default=30, ge=1, description="Days the one-off costs are spread over: each break-even is also said a day."
     )
 
     # Running it for a room: who may open the app, and how much one upload may ask of it

@@ -23,6 +23,7 @@ def test_scores_page_shows_the_cost_card_of_the_runs_domain(app_env: Path, monke
                        "Fine-tuned: per question": "$0.001"}  # fmt: skip
     said = " ".join(m.value for m in at.markdown)
     assert "RAG's slower answers cost more than Fine\\-tuned after about 440 questions" in said
+    assert "440 questions \\(about 15 a day over 30 days\\)" in said  # 440 over the 30 days of the one-offs
     (chart,) = at.get("image")  # the cumulative-cost chart: the same SVG as the HTML report's
     svg = base64.b64decode(chart.proto.imgs[0].url.split(",", 1)[1]).decode()
     assert svg.count('class="cost-line"') == 3 and svg.count('class="break-even"') == 2

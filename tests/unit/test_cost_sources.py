@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -79,8 +80,8 @@ def test_measured_costs_give_the_lines_and_the_rag_fine_tuning_break_even(tmp_pa
     assert (be.cheaper_first.pipeline, be.cheaper_after.pipeline) == ("rag", "finetuned")
     assert be.questions == pytest.approx(0.79 / (0.011 / 3 - 0.001))  # about 296
     assert dc.sentences() == [
-        "RAG's slower answers cost more than Fine-tuned after about 300 questions: Fine-tuned's one-off $0.80 "
-        "is paid back at $0.0027 saved per question."
+        "RAG's slower answers cost more than Fine-tuned after about 300 questions (about 10 a day over 30 days): "
+        "Fine-tuned's one-off $0.80 is paid back at $0.0027 saved per question."
     ]
     assert dc.axis_questions == 500
     svg = cost_chart_svg(dc)
@@ -173,3 +174,78 @@ def test_a_hosted_fine_tune_costs_its_trained_tokens_at_the_training_price(tmp_p
     assert training.detail == "hosted job of run 20261130-090000-hr: 250,000 trained tokens at $0.003 per 1K"
     ft = dc.per_question["finetuned"]
     assert not ft.local and ft.usd == pytest.approx((100 * 0.3 + 10 * 1.2) / 1000)
+
+
+def test_local_answers_with_cpu_seconds_are_priced_by_them_and_the_rest_by_busy_seconds(tmp_path: Path) -> None:
+    settings = local_settings(tmp_path, cost_machine_vcpus=2)  # a CPU second: half of $0.001, $0.0005
+    cpu_answers = {
+        q.id: {
+            "prompt": Answer("Monday.", total_s=2.0, queued_s=1.0),  # CPU time not recorded: 1 s busy
+            "rag": Answer(f"{q.answer} [1].", total_s=3.0, cpu_s=3.0, prompt_tokens=650),
+            "finetuned": Answer("Tuesday.", total_s=1.5, queued_s=0.5, cpu_s=cpu),
+        }
+        for q, cpu in zip(QUESTIONS, (0.84, 1.16), strict=True)
+    }
+    write_eval_run(settings, "hr", QUESTIONS, cpu_answers)
+    older = PipelineResult("rag", "RAG", answer="In the portal [1].", total_s=5.0)  # asked before cpu_s was kept
+    save_comparison(settings, "Where do I book leave?", "hr", {"rag": older})
+    record_build(settings, "hr", seconds=10.0, chunks=100)
+    write_adapter_run(settings, "hr", "20261130-100000-hr", {"wall_s": 800.0})
+
+    dc = domain_costs(settings, "hr")
+
+    prompt, rag, ft = (dc.per_question[p] for p in ("prompt", "rag", "finetuned"))
+    assert ft.cpu_s == pytest.approx(1.0) and ft.usd == pytest.approx(0.0005) and ft.basis == "1.00 CPU-s"
+    assert rag.usd == pytest.approx(0.0015) and rag.basis == "3.00 CPU-s"
+    assert (rag.n, rag.from_history, rag.no_cpu) == (2, 0, 1)  # the older answer is left out, and said so
+    assert "RAG: priced by the CPU time of the 2 answers that recorded it; 1 without it" in " ".join(dc.notes)
+    assert prompt.cpu_s is None and prompt.usd == pytest.approx(0.001)
+    assert prompt.basis == "1.00 s of machine time (CPU time not recorded)"
+    card = cost_card_html(dc)
+    assert "3.00 CPU-s" in card and "for 2 vCPUs (TRIPTYCH_COST_MACHINE_VCPUS)" in card
+
+    # RAG and fine-tuned are both priced by CPU seconds: the sentence says so; prompt's basis differs from fine-tuned's
+    assert dc.sentences() == [
+        "RAG's CPU-heavier answers cost more than Fine-tuned after about 790 questions (about 26 a day over 30 "
+        "days): Fine-tuned's one-off $0.80 is paid back at $0.001 saved per question.",  # 0.79 / (0.0015 - 0.0005)
+        "Prompt's answers cost more than Fine-tuned after about 1,600 questions (about 53 a day over 30 days): "
+        "Fine-tuned's one-off $0.80 is paid back at $0.0005 saved per question.",  # 0.80 / (0.001 - 0.0005)
+    ]
+
+
+def test_records_from_before_cpu_seconds_load_and_are_priced_by_busy_seconds(tmp_path: Path) -> None:
+    settings = local_settings(tmp_path)
+    run_id = write_eval_run(settings, "hr", QUESTIONS, answers())
+    save_comparison(settings, "Where do I book leave?", "hr",
+                    {"rag": PipelineResult("rag", "RAG", answer="In the portal [1].", total_s=5.0)})  # fmt: skip
+    stored = [settings.data_dir / "evals" / run_id / "answers.jsonl", *(settings.data_dir / "history").glob("*.json")]
+    for path in stored:  # as written before the key existed
+        text = path.read_text()
+        assert '"cpu_s": null' in text
+        path.write_text(re.sub(r'"cpu_s": null,\s*', "", text))
+        assert '"cpu_s"' not in path.read_text()
+
+    dc = domain_costs(settings, "hr")
+    prompt, rag = dc.per_question["prompt"], dc.per_question["rag"]
+    assert prompt.usd == pytest.approx(0.001) and prompt.basis == "1.00 s of machine time (CPU time not recorded)"
+    assert (rag.n, rag.no_cpu) == (3, 0) and rag.usd == pytest.approx(0.011 / 3)
+
+
+def test_the_break_even_a_day_spreads_the_one_offs_over_the_configured_days(tmp_path: Path) -> None:
+    settings = local_settings(tmp_path, cost_horizon_days=7)
+    write_eval_run(settings, "hr", QUESTIONS, answers())
+    record_build(settings, "hr", seconds=10.0, chunks=100)
+    write_adapter_run(settings, "hr", "20261130-100000-hr", {"wall_s": 800.0})
+    dc = domain_costs(settings, "hr")
+    (be,) = dc.crossings  # RAG 3 s busy ($0.003) vs fine-tuned 1 s ($0.001): (0.80 - 0.01) / 0.002 = 395
+    assert be.questions == pytest.approx(395) and dc.horizon_days == 7
+    assert dc.sentences() == [
+        "RAG's slower answers cost more than Fine-tuned after about 400 questions (about 56 a day over 7 days): "
+        "Fine-tuned's one-off $0.80 is paid back at $0.002 saved per question."  # 395 / 7 = 56.4
+    ]
+    card = cost_card_html(dc)
+    assert "over the 7 days the one-off costs are spread over (TRIPTYCH_COST_HORIZON_DAYS" in card
+    assert "at about 400 questions (about 56 a day over 7 days)" in cost_chart_svg(dc)
+
+    yearly = domain_costs(settings.model_copy(update={"cost_horizon_days": 3650}), "hr")
+    assert "after about 400 questions (about 1 every 9 days over 3650 days)" in yearly.sentences()[0]  # 9.2 days

@@ -7,10 +7,13 @@ import pytest
 from triptych.costs import (
     CostLine,
     about,
+    about_daily,
     break_even,
     break_evens,
+    cpu_cost,
     machine_cost,
     nice_ceil,
+    per_day,
     questions_axis,
     token_cost,
     usd,
@@ -22,6 +25,9 @@ def test_token_and_machine_costs_are_price_times_amount() -> None:
     assert token_cost(650, 20, 0.0, 0.0) == 0.0
     assert machine_cost(3600, 0.09) == pytest.approx(0.09)
     assert machine_cost(1.8, 0.0) == 0.0
+    # a CPU second on a 2-vCPU machine at $3.60 an hour is half a machine second: $0.0005
+    assert cpu_cost(1.0, 3.6, 2) == pytest.approx(0.0005) and cpu_cost(0.84, 3.6, 2) == pytest.approx(0.00042)
+    assert cpu_cost(7200, 0.0893, 2) == pytest.approx(0.0893)  # both vCPUs busy for an hour: the hour's price
 
 
 def test_rag_with_longer_prompts_costs_more_than_fine_tuning_after_the_crossing() -> None:
@@ -74,3 +80,10 @@ def test_round_numbers_for_axes_and_sentences() -> None:
     assert nice_ceil(250) == 250
     assert about(450.0) == "450" and about(1349.7) == "1,300" and about(3.4) == "3" and about(0.2) == "1"
     assert usd(0) == "$0" and usd(1234.5) == "$1,234.50" and usd(0.00042) == "$0.00042"
+
+
+def test_a_break_even_a_day_is_its_questions_over_the_days_the_one_offs_are_spread_over() -> None:
+    assert per_day(440, 30) == pytest.approx(14.667, abs=1e-3) and per_day(450, 1) == 450
+    assert about_daily(per_day(440, 30)) == "about 15 a day" and about_daily(per_day(39_000, 30)) == "about 1,300 a day"
+    assert about_daily(0.7) == "about 1 a day"  # once every 1.4 days still reads as one a day
+    assert about_daily(per_day(10, 30)) == "about 1 every 3 days" and about_daily(0.6) == "about 1 every 2 days"

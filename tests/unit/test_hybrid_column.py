@@ -58,6 +58,9 @@ class FakeLocalModels:
     def restart_notice(self, alias: str) -> None:
         return None
 
+    def cpu_seconds(self) -> dict[int, float]:
+        return {}
+
 
 def hybrid_context(s: Settings) -> tuple[PipelineContext, FakeLocalModels]:
     local = FakeLocalModels()

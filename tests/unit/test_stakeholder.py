@@ -76,6 +76,7 @@ def test_the_page_holds_every_section_and_stands_alone(tmp_path: Path) -> None:
 
     cost = section(page, "cost")
     assert cost.startswith("filled:") and 'class="cost-line"' in cost and "break-even" in cost
+    assert "after about 440 questions (about 15 a day over 30 days)" in cost  # the crossing, also a day
 
     assert section(page, "change-a-fact") == (
         "empty:<h2>Change a fact</h2><p>No change-a-fact race of hr yet: on Compare, follow &#x27;Change a fact&#x27; "

@@ -38,7 +38,8 @@ summary.json (schema 1; keys are only ever added):
                     (uncertainty.py)
 
 An answers.jsonl line also holds (added later) adapter_run, seen_in_training (true / false / null for
-pipelines without an adapter) and miss_cause (null when right).
+pipelines without an adapter), miss_cause (null when right) and cpu_s (the CPU seconds the local model
+servers used for the answer; null or absent: a remote endpoint, TRIPTYCH_LOCAL_CONCURRENCY > 1, or older).
 """
 
 from __future__ import annotations

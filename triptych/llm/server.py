@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import httpx
 
+from triptych.llm.cpu import process_cpu_seconds
 from triptych.llm.queue import ModelQueue
 from triptych.settings import Settings
 
@@ -425,6 +426,15 @@ class LocalModels:
     def running(self) -> dict[str, LocalModelServer]:
         """Aliases whose servers are running now."""
         return {a: s for a, s in self._servers.items() if s.is_running()}
+
+    def cpu_seconds(self) -> dict[int, float]:
+        """CPU seconds (user + system) each running server process has used so far, by process id.
+
+        Read from the event loop around a generation, so it never waits for `_lock` (held while a
+        server starts, for seconds): the copy of the servers is taken in one step instead.
+        """
+        servers = tuple(self._servers.values())
+        return process_cpu_seconds(pid for s in servers if (pid := s.pid) is not None and s.is_running())
 
     def close(self) -> None:
         """Stop every server started here."""

@@ -48,7 +48,11 @@ def cost_and_report(settings: Settings, domain: str) -> None:
             st.caption(
                 f"Per-question figures: means over the answers of {where}the comparison history made with the "
                 f"endpoints configured now. Machine time at {costs.usd(dc.machine_usd_per_hour)} an hour "
-                "(TRIPTYCH_COST_MACHINE_USD_PER_HOUR); remote endpoints at their PRICE_IN/OUT_PER_1K."
+                f"(TRIPTYCH_COST_MACHINE_USD_PER_HOUR) for {dc.machine_vcpus} vCPUs (TRIPTYCH_COST_MACHINE_VCPUS): "
+                f"a local answer's CPU seconds at 1/{dc.machine_vcpus} of a machine second each, or its busy seconds "
+                "at a whole one where its CPU time was not recorded; remote endpoints at their PRICE_IN/OUT_PER_1K. "
+                f"Questions a day: a break-even's questions over the {dc.horizon_days} days the one-off costs are "
+                "spread over (TRIPTYCH_COST_HORIZON_DAYS)."
             )
         for note in dc.notes:
             st.caption(escape_markdown(note))
