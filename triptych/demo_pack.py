@@ -8,7 +8,8 @@ without the model, the network or the keys, and can be sent to a colleague. The 
 where the checksum covers the canonical JSON of `pack` (sorted keys, no spaces): a pack edited by
 hand no longer matches and is refused, as is a format version this Triptych does not know. The
 checksum shows a change, it does not prove who made the pack. `pack` holds the settings it was
-recorded with (masked as on the Settings page: key *variable names*, never keys) and the models.
+recorded with (masked as on the Settings page: key *variable names*, never keys), the models and
+the kind of machine (system and CPU count, never its name), which the timings depend on.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -118,6 +120,7 @@ class DemoPack:
     settings: dict[str, Any] = field(default_factory=dict)  # masked snapshot (runstore.settings_snapshot)
     models: dict[str, list[str]] = field(default_factory=dict)  # pipeline -> the models that answered
     triptych_version: str = __version__
+    machine: str = ""  # what it was recorded on (the timings depend on it), e.g. "Linux x86_64, 2 CPU cores"
 
     @classmethod
     def made_with(cls, settings: Settings, comparisons: list[RecordedComparison], domain: str | None) -> DemoPack:
@@ -133,6 +136,7 @@ class DemoPack:
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             settings=runstore.settings_snapshot(settings),
             models=models,
+            machine=this_machine(),
         )
 
     def body(self) -> dict[str, Any]:
@@ -143,6 +147,7 @@ class DemoPack:
             "domain": self.domain,
             "settings": self.settings,
             "models": self.models,
+            "machine": self.machine,
             "comparisons": [c.to_dict() for c in self.comparisons],
         }
 
@@ -156,11 +161,17 @@ class DemoPack:
             settings=dict(body.get("settings") or {}),
             models={str(k): [str(m) for m in v] for k, v in (body.get("models") or {}).items()},
             triptych_version=str(body.get("triptych_version") or ""),
+            machine=str(body.get("machine") or ""),
         )
 
     def describe_models(self) -> str:
         """'prompt: m1 · rag: m1, m2' (or 'no model answered')."""
         return " · ".join(f"{pid}: {', '.join(ms)}" for pid, ms in self.models.items()) or "no model answered"
+
+
+def this_machine() -> str:
+    """'Linux x86_64, 2 CPU cores': enough to read the recorded timings by, nothing that names the machine."""
+    return f"{platform.system() or 'unknown system'} {platform.machine()}, {os.cpu_count() or '?'} CPU cores"
 
 
 def checksum(body: Mapping[str, Any]) -> str:
