@@ -31,6 +31,7 @@ from triptych.settings import PIPELINE_ENDPOINTS, Settings, _dotenv
 FORMAT = "triptych-demo-pack"
 VERSION = 1
 SUFFIX = ".json"
+SHIPPED_NAME = "demo_pack.json"  # corpora/<domain>/demo_pack.json: a pack in the repo, recorded from the real model
 EVENT_KINDS = ("queued", "started", "token", "done")
 
 
@@ -240,6 +241,45 @@ def list_packs(settings: Settings) -> list[Path]:
     folder = packs_dir(settings)
     files = folder.glob(f"*{SUFFIX}") if folder.is_dir() else []
     return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def shipped_packs(settings: Settings) -> list[Path]:
+    """The packs shipped with the demo corpora (<corpora dir>/<domain>/demo_pack.json), by domain.
+
+    Read-only: they are played from where they are, never copied into the packs folder, changed or deleted.
+    """
+    folder = settings.corpora_dir
+    return sorted(folder.glob(f"*/{SHIPPED_NAME}")) if folder.is_dir() else []
+
+
+def is_shipped(settings: Settings, path: Path) -> bool:
+    """Whether `path` is one of the packs shipped with the demo corpora."""
+    return path.resolve() in {p.resolve() for p in shipped_packs(settings)}
+
+
+@dataclass(frozen=True)
+class PackFile:
+    """A pack the Replay page offers: one the user recorded (packs folder) or one shipped with a demo corpus."""
+
+    path: Path
+    shipped: bool = False
+
+    @property
+    def label(self) -> str:
+        """The file name; a shipped pack's names its domain and says it is shipped (no user file is named so)."""
+        return f"{self.path.parent.name}/{self.path.name} (shipped with Triptych)" if self.shipped else self.path.name
+
+
+def available_packs(settings: Settings) -> list[PackFile]:
+    """The user's packs, newest first, then the shipped ones."""
+    return [PackFile(p) for p in list_packs(settings)] + [PackFile(p, shipped=True) for p in shipped_packs(settings)]
+
+
+def shipped_mark(pack: DemoPack) -> str:
+    """'shipped with Triptych, recorded 2025-11-30 on Linux x86_64, 2 CPU cores (prompt: m · rag: m)'."""
+    when = pack.created_at[:10] or "on an unknown date"
+    on = f" on {pack.machine}" if pack.machine else ""
+    return f"shipped with Triptych, recorded {when}{on} ({pack.describe_models()})"
 
 
 def key_values(settings: Settings) -> list[str]:
