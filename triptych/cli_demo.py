@@ -150,13 +150,21 @@ def save(settings: Settings, recorded: list[RecordedComparison], domain: str, ou
 @demo_app.command("show")
 def show(pack_file: Annotated[Path, typer.Argument(help="A demo pack file", exists=True, dir_okay=False)]) -> None:
     """Check a pack (format version, checksum) and list what it holds."""
-    from triptych.demo_pack import PackError, read_pack
+    from triptych.demo_pack import PackError, is_shipped, read_pack, shipped_mark
+    from triptych.settings import ConfigError, load_settings
 
     try:
         pack = read_pack(pack_file)
     except PackError as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"{pack_file}: recorded {pack.created_at} on domain {pack.domain} (Triptych {pack.triptych_version})")
+    try:
+        shipped = is_shipped(load_settings(), pack_file)
+    except ConfigError:  # the corpora folder is unknown: checking a pack needs no configuration
+        shipped = False
+    on = f" on {pack.machine}" if pack.machine else ""
+    typer.echo(f"{pack_file}: recorded {pack.created_at}{on}, domain {pack.domain} (Triptych {pack.triptych_version})")
+    if shipped:
+        typer.echo(f"{shipped_mark(pack)}; read-only")
     typer.echo(f"models: {pack.describe_models()}")
     for comp in pack.comparisons:
         answered = ", ".join(f"{p} {outcome(r)}" for p, r in comp.results.items())

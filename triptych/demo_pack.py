@@ -8,7 +8,8 @@ without the model, the network or the keys, and can be sent to a colleague. The 
 where the checksum covers the canonical JSON of `pack` (sorted keys, no spaces): a pack edited by
 hand no longer matches and is refused, as is a format version this Triptych does not know. The
 checksum shows a change, it does not prove who made the pack. `pack` holds the settings it was
-recorded with (masked as on the Settings page: key *variable names*, never keys) and the models.
+recorded with (masked as on the Settings page: key *variable names*, never keys), the models and
+the kind of machine (system and CPU count, never its name), which the timings depend on.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +31,7 @@ from triptych.settings import PIPELINE_ENDPOINTS, Settings, _dotenv
 FORMAT = "triptych-demo-pack"
 VERSION = 1
 SUFFIX = ".json"
+SHIPPED_NAME = "demo_pack.json"  # corpora/<domain>/demo_pack.json: a pack in the repo, recorded from the real model
 EVENT_KINDS = ("queued", "started", "token", "done")
 
 
@@ -118,6 +121,7 @@ class DemoPack:
     settings: dict[str, Any] = field(default_factory=dict)  # masked snapshot (runstore.settings_snapshot)
     models: dict[str, list[str]] = field(default_factory=dict)  # pipeline -> the models that answered
     triptych_version: str = __version__
+    machine: str = ""  # what it was recorded on (the timings depend on it), e.g. "Linux x86_64, 2 CPU cores"
 
     @classmethod
     def made_with(cls, settings: Settings, comparisons: list[RecordedComparison], domain: str | None) -> DemoPack:
@@ -133,6 +137,7 @@ class DemoPack:
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             settings=runstore.settings_snapshot(settings),
             models=models,
+            machine=this_machine(),
         )
 
     def body(self) -> dict[str, Any]:
@@ -143,6 +148,7 @@ class DemoPack:
             "domain": self.domain,
             "settings": self.settings,
             "models": self.models,
+            "machine": self.machine,
             "comparisons": [c.to_dict() for c in self.comparisons],
         }
 
@@ -156,11 +162,17 @@ class DemoPack:
             settings=dict(body.get("settings") or {}),
             models={str(k): [str(m) for m in v] for k, v in (body.get("models") or {}).items()},
             triptych_version=str(body.get("triptych_version") or ""),
+            machine=str(body.get("machine") or ""),
         )
 
     def describe_models(self) -> str:
         """'prompt: m1 · rag: m1, m2' (or 'no model answered')."""
         return " · ".join(f"{pid}: {', '.join(ms)}" for pid, ms in self.models.items()) or "no model answered"
+
+
+def this_machine() -> str:
+    """'Linux x86_64, 2 CPU cores': enough to read the recorded timings by, nothing that names the machine."""
+    return f"{platform.system() or 'unknown system'} {platform.machine()}, {os.cpu_count() or '?'} CPU cores"
 
 
 def checksum(body: Mapping[str, Any]) -> str:
@@ -229,6 +241,45 @@ def list_packs(settings: Settings) -> list[Path]:
     folder = packs_dir(settings)
     files = folder.glob(f"*{SUFFIX}") if folder.is_dir() else []
     return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def shipped_packs(settings: Settings) -> list[Path]:
+    """The packs shipped with the demo corpora (<corpora dir>/<domain>/demo_pack.json), by domain.
+
+    Read-only: they are played from where they are, never copied into the packs folder, changed or deleted.
+    """
+    folder = settings.corpora_dir
+    return sorted(folder.glob(f"*/{SHIPPED_NAME}")) if folder.is_dir() else []
+
+
+def is_shipped(settings: Settings, path: Path) -> bool:
+    """Whether `path` is one of the packs shipped with the demo corpora."""
+    return path.resolve() in {p.resolve() for p in shipped_packs(settings)}
+
+
+@dataclass(frozen=True)
+class PackFile:
+    """A pack the Replay page offers: one the user recorded (packs folder) or one shipped with a demo corpus."""
+
+    path: Path
+    shipped: bool = False
+
+    @property
+    def label(self) -> str:
+        """The file name; a shipped pack's names its domain and says it is shipped (no user file is named so)."""
+        return f"{self.path.parent.name}/{self.path.name} (shipped with Triptych)" if self.shipped else self.path.name
+
+
+def available_packs(settings: Settings) -> list[PackFile]:
+    """The user's packs, newest first, then the shipped ones."""
+    return [PackFile(p) for p in list_packs(settings)] + [PackFile(p, shipped=True) for p in shipped_packs(settings)]
+
+
+def shipped_mark(pack: DemoPack) -> str:
+    """'shipped with Triptych, recorded 2025-11-30 on Linux x86_64, 2 CPU cores (prompt: m · rag: m)'."""
+    when = pack.created_at[:10] or "on an unknown date"
+    on = f" on {pack.machine}" if pack.machine else ""
+    return f"shipped with Triptych, recorded {when}{on} ({pack.describe_models()})"
 
 
 def key_values(settings: Settings) -> list[str]:

@@ -1,5 +1,6 @@
 """The Replay page through AppTest: a recorded pack plays back marked REPLAY, with its answers and timing;
-an edited pack is refused; Compare's own columns say LIVE. No model, no index."""
+the pack shipped with hr_handbook is listed beside the user's, marked, and played read-only; an edited
+pack is refused; Compare's own columns say LIVE. No model, no index."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.ui.test_pages import QUESTION, app_env, ask, markdown_text, scripted_comparison  # noqa: F401 - fixture
-from tests.unit.test_demo_pack import REPLIES, scripted
-from triptych.demo_pack import write_pack
+from tests.unit.test_demo_pack import REPLIES, SHIPPED, scripted
+from triptych.demo_pack import read_pack, shipped_mark, write_pack
 from triptych.demo_record import QuestionToRecord, record_pack
 from triptych.settings import Settings
 
 PAGE = str(Path(__file__).resolve().parents[2] / "triptych" / "ui" / "replay_page.py")
+SHIPPED_LABEL = "hr_handbook/demo_pack.json (shipped with Triptych)"
 DELAY_S = 0.1  # between two recorded words
 
 
@@ -60,12 +62,49 @@ def test_a_pack_replays_with_replay_on_every_column_its_answers_and_recorded_tim
     assert not at.exception and instant < took and "About twenty days\\." in markdown_text(at)
 
 
-def test_a_pack_changed_after_recording_is_refused_on_the_page(pack_file: Path) -> None:
-    pack_file.write_text(pack_file.read_text().replace("About twenty days.", "Exactly 25 days."))
+def test_the_shipped_pack_is_listed_after_the_users_marked_and_plays_read_only(
+    pack_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRIPTYCH_CORPORA_DIR", str(SHIPPED.parents[1]))  # the repo's demo corpora
+    shipped_bytes = SHIPPED.read_bytes()
+    pack = read_pack(SHIPPED)
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="replay_file").options == ["board.json", SHIPPED_LABEL]  # the user's own first
+    at.selectbox(key="replay_file").select(SHIPPED_LABEL).run()
+    assert not at.exception, at.exception
+    captions = [c.value.replace("\\", "") for c in at.caption]
+    assert any(c.startswith(f":blue-badge[:material/inventory_2: SHIPPED] {shipped_mark(pack)}") for c in captions)
+    assert any("read-only" in c for c in captions)
+    at.selectbox(key="replay_question").select(1).run()
+    at, _ = play(at, 0.0)
+    assert not at.exception, at.exception
+    text = markdown_text(at)
+    assert text.count(":violet-badge[:material/replay: REPLAY]") == len(pack.comparisons[1].pipelines)
+    assert "Tuesday" in text and any("Gold answer:** Tuesday" in i.value for i in at.info)  # the recorded answer
+    # played where it is: never copied into the packs folder, never changed
+    assert [p.name for p in pack_file.parent.iterdir()] == ["board.json"] and SHIPPED.read_bytes() == shipped_bytes
+
+
+@pytest.mark.parametrize("shipped", [False, True], ids=["recorded", "shipped"])
+def test_a_pack_changed_after_recording_is_refused_on_the_page(
+    app_env: Path,  # noqa: F811
+    request: pytest.FixtureRequest,
+    shipped: bool,
+) -> None:
+    if shipped:  # an edited copy of the shipped pack, in the place a shipped pack is looked for
+        pack_path = app_env / "corpora" / "hr_handbook" / SHIPPED.name
+        pack_path.parent.mkdir()
+        pack_path.write_text(SHIPPED.read_text().replace("HR-TRV-2291", "HR-TRV-2292"))
+    else:
+        pack_path = request.getfixturevalue("pack_file")
+        pack_path.write_text(pack_path.read_text().replace("About twenty days.", "Exactly 25 days."))
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception
+    if shipped:
+        assert at.selectbox(key="replay_file").value == SHIPPED_LABEL
     shown = [e.value.replace("\\", "") for e in at.error]  # as shown, without markdown escapes
-    assert any("board.json was changed after recording" in e for e in shown), shown
+    assert any(f"{pack_path.name} was changed after recording" in e for e in shown), shown
     assert not at.button  # nothing to play
 
 

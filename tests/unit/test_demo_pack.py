@@ -1,5 +1,5 @@
-"""Demo packs: the file format (round trip, tampering and unknown versions refused, no keys) and the
-recorder on scripted pipelines (every token's time captured)."""
+"""Demo packs: the file format (round trip, tampering and unknown versions refused, no keys), the
+recorder on scripted pipelines (every token's time captured) and the pack shipped with hr_handbook."""
 
 from __future__ import annotations
 
@@ -16,12 +16,20 @@ from graphs.result import PipelineResult
 from tests.fakes import FakeRetriever, ScriptedChat, make_chunk
 from triptych import demo_pack
 from triptych.demo_pack import DemoPack, PackError, RecordedComparison, TimedEvent, loads, read_pack, write_pack
-from triptych.demo_record import QuestionToRecord, questions_from_file, record_comparison, record_pack
+from triptych.demo_record import (
+    QuestionToRecord,
+    preset_questions,
+    questions_from_file,
+    record_comparison,
+    record_pack,
+)
 from triptych.documents.chunking import Chunk
 from triptych.llm.queue import ModelQueue
 from triptych.qa import QAFormatError
 from triptych.settings import Settings
 
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "corpora" / "hr_handbook" / demo_pack.SHIPPED_NAME  # recorded from the embedded model
 REPLIES = {"prompt": "About twenty days.", "rag": "Employees get 25 days of annual leave [1].", "finetuned": "25 days"}
 
 
@@ -69,6 +77,7 @@ def test_a_pack_round_trips_with_its_answers_sources_and_token_times(tmp_path: P
     assert comp.results["rag"].ttft_s == 0.52 and comp.duration_s == 1.25
     assert back.models == {"prompt": ["smollm2"], "rag": ["smollm2"]}
     assert back.settings["max_tokens"] == 256  # the settings it was made with
+    assert back.machine == demo_pack.this_machine() and "CPU cores" in back.machine  # what the timings mean
 
 
 def test_a_pack_reformatted_but_not_changed_still_plays(tmp_path: Path) -> None:
@@ -88,8 +97,14 @@ def test_a_pack_reformatted_but_not_changed_still_plays(tmp_path: Path) -> None:
     ],
     ids=["answer", "timing", "model", "nan"],
 )
-def test_a_pack_edited_by_hand_is_refused(tmp_path: Path, edit) -> None:  # type: ignore[no-untyped-def]
-    path = write_pack(a_pack(), tmp_path / "demo.json")
+@pytest.mark.parametrize("shipped", [False, True], ids=["recorded", "shipped"])
+def test_a_pack_edited_by_hand_is_refused(tmp_path: Path, edit, shipped: bool) -> None:  # type: ignore[no-untyped-def]
+    """A pack recorded here, or a copy of the shipped one: either edited no longer reads."""
+    path = tmp_path / "demo.json"
+    if shipped:
+        path.write_bytes(SHIPPED.read_bytes())
+    else:
+        write_pack(a_pack(), path)
     doc = json.loads(path.read_text())
     edit(doc["pack"])
     path.write_text(json.dumps(doc, indent=2))
@@ -130,6 +145,31 @@ def test_keys_are_never_written_into_a_pack(tmp_path: Path, clean_env: Path, mon
         assert secret not in text
     assert '"api_key_env": "VLLM_API_KEY"' in text and "https://***@gpu-box:8000/v1" in text
     assert read_pack(tmp_path / "p.json").comparisons[0].results["rag"].error.startswith("the endpoint https://***@")
+
+
+def test_the_shipped_hr_handbook_pack_is_found_and_verifies() -> None:
+    """A fresh clone has a pack to replay: the tool's own recording of hr_handbook's preset questions."""
+    cfg = settings(corpora_dir=REPO / "corpora")
+    assert demo_pack.shipped_packs(cfg) == [SHIPPED]
+    assert demo_pack.available_packs(cfg) == [demo_pack.PackFile(SHIPPED, shipped=True)]  # no packs of the user's
+    assert demo_pack.is_shipped(cfg, SHIPPED) and not demo_pack.is_shipped(cfg, REPO / "data" / "packs" / "x.json")
+    doc = json.loads(SHIPPED.read_bytes())
+    assert doc["format"] == demo_pack.FORMAT and doc["version"] == demo_pack.VERSION  # a version this Triptych reads
+    assert doc["checksum"] == demo_pack.checksum(doc["pack"])  # unchanged since it was recorded
+    pack = read_pack(SHIPPED)
+    presets = [q.question for q in preset_questions(cfg, "hr_handbook")]
+    asked = [c.question for c in pack.comparisons]
+    assert pack.domain == "hr_handbook" and 3 <= len(asked) <= 4 and asked == presets[: len(asked)], (
+        "the pack no longer matches the presets: record it again (README, Record and replay)"
+    )
+    for comp in pack.comparisons:  # the real model answered, streamed and timed, with its sources
+        rag = comp.results["rag"]
+        assert rag.answer and not rag.error and rag.sources and comp.tokens("rag") and comp.gold_answers
+        assert "".join(t.text for t in comp.tokens("rag")).strip() == rag.answer
+    assert pack.models["rag"] == [pack.settings["local_model_alias"]] and pack.settings["rag"]["model"] == "local"
+    mark = demo_pack.shipped_mark(pack)
+    assert mark.startswith(f"shipped with Triptych, recorded {pack.created_at[:10]} on {pack.machine} (")
+    assert pack.machine and pack.describe_models() in mark
 
 
 def test_the_recorder_captures_the_time_of_every_token() -> None:
@@ -196,9 +236,20 @@ def test_demo_record_writes_a_pack_with_progress_and_demo_show_refuses_an_edited
     assert "2/2" in done.output  # the progress bar's count
     shown = cli.invoke(app, ["demo", "show", str(out)])
     assert shown.exit_code == 0 and "How many days of leave?  [prompt " in shown.output
+    assert "shipped with Triptych" not in shown.output  # the user's own pack
     out.write_text(out.read_text().replace("About twenty days.", "Exactly 25 days."))
     refused = cli.invoke(app, ["demo", "show", str(out)])
     assert refused.exit_code == 2 and "was changed after recording" in refused.output
+
+
+def test_demo_show_marks_the_shipped_pack(clean_env: Path, monkeypatch) -> None:
+    from triptych.cli import app
+
+    monkeypatch.setenv("TRIPTYCH_CORPORA_DIR", str(REPO / "corpora"))
+    shown = CliRunner().invoke(app, ["demo", "show", str(SHIPPED)])
+    assert shown.exit_code == 0, shown.output
+    assert "shipped with Triptych, recorded " in shown.output and "; read-only" in shown.output
+    assert shown.output.count("  [prompt ") == len(read_pack(SHIPPED).comparisons)
 
 
 def test_demo_record_interrupted_keeps_the_questions_already_recorded(clean_env: Path, monkeypatch) -> None:

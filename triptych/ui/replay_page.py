@@ -2,14 +2,15 @@
 
 Works without the model, the network or the keys: nothing here starts a model server or opens an
 index. Packs come from the packs folder (<data dir>/packs, where `triptych demo record` writes
-them) or are uploaded; a pack changed after recording, or of an unknown format version, is refused.
+them), from the demo corpora (a pack shipped with Triptych, played where it is: read-only), or are
+uploaded; a pack changed after recording, or of an unknown format version, is refused.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from triptych.demo_pack import DemoPack, PackError, list_packs, loads, packs_dir, read_pack
+from triptych.demo_pack import DemoPack, PackError, available_packs, loads, packs_dir, read_pack, shipped_mark
 from triptych.settings import ConfigError
 from triptych.ui import resources
 from triptych.ui.replay_view import SPEEDS, play, show_gold
@@ -26,12 +27,13 @@ except ConfigError as exc:
     settings = None
     st.warning(f"The packs folder is unknown until the configuration is fixed ({exc}); uploading a pack works.")
 
-FOLDER, UPLOAD = "From the packs folder", "Upload a pack"
+FOLDER, UPLOAD = "Recorded or shipped", "Upload a pack"
 source = st.radio("Pack", [FOLDER, UPLOAD], horizontal=True, key="replay_source")
 pack: DemoPack | None = None
 pack_name = ""
+shipped = False
 if source == FOLDER and settings is not None:
-    files = {p.name: p for p in list_packs(settings)}
+    files = {f.label: f for f in available_packs(settings)}  # the user's, then those shipped with the demo corpora
     if not files:
         st.info(
             f"No packs in {escape_markdown(str(packs_dir(settings)))} yet: record one with "
@@ -39,8 +41,9 @@ if source == FOLDER and settings is not None:
         )
     else:
         pack_name = st.selectbox("Pack file", list(files), key="replay_file")
+        shipped = files[pack_name].shipped
         try:
-            pack = read_pack(files[pack_name])
+            pack = read_pack(files[pack_name].path)  # a shipped pack is checked like any other
         except PackError as exc:
             st.error(escape_markdown(str(exc)), icon=":material/gpp_bad:")
 elif source == UPLOAD:
@@ -57,10 +60,15 @@ if pack is None or not pack.comparisons:
     st.stop()
 assert pack is not None  # st.stop() raises
 
-st.caption(
-    f"Recorded {escape_markdown(pack.created_at)} on domain **{escape_markdown(pack.domain or '–')}** with "
-    f"Triptych {escape_markdown(pack.triptych_version)} · models: {escape_markdown(pack.describe_models())}"
-)
+domain = f"domain **{escape_markdown(pack.domain or '–')}**, Triptych {escape_markdown(pack.triptych_version)}"
+if shipped:  # its mark: where it comes from, when and on what it was recorded
+    st.caption(
+        f":blue-badge[:material/inventory_2: SHIPPED] {escape_markdown(shipped_mark(pack))} · {domain} · "
+        "read-only: played from the demo corpus, never copied or deleted"
+    )
+else:
+    recorded = pack.created_at + (f" on {pack.machine}" if pack.machine else "")
+    st.caption(f"Recorded {escape_markdown(recorded)} · {domain} · models: {escape_markdown(pack.describe_models())}")
 with st.expander("Settings it was recorded with (keys are never stored)"):
     st.json(pack.settings, expanded=False)
 
