@@ -153,11 +153,10 @@ def crossing_sentence(be: BreakEven, measured: dict[str, PerQuestion], horizon_d
     md, mc = measured.get(dear.pipeline), measured.get(cheap.pipeline)
     reason = why_dearer(md, mc) if md and mc else "answers"
     saved = dear.per_question_usd - cheap.per_question_usd
-    daily = costs.about_daily(costs.per_day(be.questions, horizon_days))
     return (
         f"{dear.label}'s {reason} cost more than {cheap.label} after about {costs.about(be.questions)} questions "
-        f"({daily} over {horizon_days} days): {cheap.label}'s one-off {costs.usd(cheap.one_off_usd)} is paid back "
-        f"at {costs.usd(saved)} saved per question."
+        f"({costs.daily(be.questions, horizon_days)}): {cheap.label}'s one-off {costs.usd(cheap.one_off_usd)} "
+        f"is paid back at {costs.usd(saved)} saved per question."
     )
 
 

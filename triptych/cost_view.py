@@ -69,7 +69,7 @@ def cost_chart_svg(dc: DomainCosts) -> str:
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="#fff" stroke="#111" stroke-width="2" class="break-even">'
             f"<title>{escape(be.cheaper_first.label)} = {escape(be.cheaper_after.label)} at about "
             f"{costs.about(be.questions)} questions "
-            f"({costs.about_daily(costs.per_day(be.questions, dc.horizon_days))} over {dc.horizon_days} days)"
+            f"({costs.daily(be.questions, dc.horizon_days)})"
             "</title></circle>"
             f'<text x="{x + 6:.1f}" y="{y - 8:.1f}" font-size="11">≈{costs.about(be.questions)}</text>'
         )

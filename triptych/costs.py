@@ -119,6 +119,11 @@ def about_daily(questions_a_day: float) -> str:
     return f"about 1 every {about(1 / questions_a_day)} days"
 
 
+def daily(questions: float, horizon_days: int) -> str:
+    """A break-even's questions said a day: 'about 15 a day over 30 days'."""
+    return f"{about_daily(per_day(questions, horizon_days))} over {horizon_days} days"
+
+
 def usd(value: float) -> str:
     """Dollars for display: cents from 10 cents up, two significant figures below ('$0.00042')."""
     if value == 0:

@@ -4,7 +4,6 @@ a change to those (e.g. prompts read through the context) must not break the ben
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,19 +12,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks import bench_hybrid  # noqa: E402
+from triptych.documents.chunking import Chunk  # noqa: E402
 from triptych.qa import QARecord  # noqa: E402
 from triptych.settings import Settings  # noqa: E402
-
-
-@dataclass(frozen=True)
-class Chunk:
-    n: int
-    text: str
-    title: str = "Site handbook"
-    source: str = "site.md"
-    section: str | None = None
-    doc_id: str = "site.md"
-    score: float = 0.9
 
 
 class FakeEmbedder:
@@ -42,8 +31,20 @@ class FakeRetriever:
         if "shutdown" not in question:
             return []
         return [
-            Chunk(0, "The canteen opens at 11:30. Coffee is free."),
-            Chunk(0, "The Leipzig floor closes for summer shutdown in calendar weeks 32 and 33."),
+            Chunk(
+                doc_id="site.md",
+                source="site.md",
+                title="Site handbook",
+                score=0.9,
+                text="The canteen opens at 11:30. Coffee is free.",
+            ),
+            Chunk(
+                doc_id="site.md",
+                source="site.md",
+                title="Site handbook",
+                score=0.8,
+                text="The Leipzig floor closes for summer shutdown in calendar weeks 32 and 33.",
+            ),
         ]
 
 
