@@ -142,12 +142,20 @@ class PassageLike:
     text: str
 
 
+_TAG = re.compile(r"<[^<>]{1,200}>")
+HEADING_CHARS = 90  # a long paper title, repeated for each of its passages, would crowd out the passages
+
+
 def _heading(source: PassageLike, with_title: bool) -> str:
+    """`title - section` without markup (Markdown's `<a name=...>` anchors), cut at a word to HEADING_CHARS."""
     if not with_title:
         return ""
-    title = source.title or source.source
-    section = getattr(source, "section", None)
-    return f"{title} - {section}" if section and section != title else title
+    title = _TAG.sub("", source.title or source.source).strip() or source.source
+    section = _TAG.sub("", getattr(source, "section", None) or "").strip()
+    heading = " ".join((f"{title} - {section}" if section and section != title else title).split())
+    if len(heading) <= HEADING_CHARS:
+        return heading
+    return heading[:HEADING_CHARS].rsplit(" ", 1)[0].rstrip(" -,:;") + "..."
 
 
 def _scores(question: str, sentences: list[Sentence], embed: Callable[[list[str]], np.ndarray] | None,

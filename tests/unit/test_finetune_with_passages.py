@@ -162,3 +162,22 @@ def test_generated_questions_from_documents_work_too() -> None:
     examples, stats = build_with_passages(items_from_examples(generated), prompter(refusal_share=0.0))
     assert stats.with_gold == len(examples) >= len(generated) // 2
     assert all(re.search(r" \[\d\]\.$", e.answer) for e in examples)
+
+
+def test_examples_over_the_token_limit_lose_distractors_but_keep_their_gold_passage() -> None:
+    items = items_from_records(records())
+    full, _ = build_with_passages(items, prompter())
+    limit = min(len(e.prompt) for e in full) - 1  # every full example is over it; one passage alone is under
+    fitted, stats = build_with_passages(items, prompter(), fits=lambda e: len(e.prompt) <= limit)
+    assert stats.shortened == len(fitted) and not stats.skipped_too_long
+    assert all(len(e.prompt) <= limit and len(e.chunk_ids) < 3 for e in fitted)
+    for e in (e for e in fitted if e.kind == "with-gold"):
+        fact = next(f for f in FACTS if f[0] == e.question)
+        assert f"acme-{FACTS.index(fact)}" in e.chunk_ids and e.answer == f"{fact[1]} [{e.gold}]."
+        assert re.search(rf"\[{e.gold}\] \([^)]*\)\n{re.escape(fact[2])}", e.prompt)
+    assert {e.question for e in fitted} == {e.question for e in full}
+
+
+def test_a_limit_nothing_fits_names_the_settings_to_change() -> None:
+    with pytest.raises(TrainingSetError, match="TRIPTYCH_FINETUNE_MAX_EXAMPLE_TOKENS"):
+        build_with_passages(items_from_records(records()), prompter(), fits=lambda e: False)

@@ -70,11 +70,14 @@ def training_set_for(
     on_status: Callable[[str], None] | None = None,
     mode: str = CLOSED_BOOK,
     passage_options: PassageOptions | None = None,
+    count_tokens: Callable[[list[dict[str, str]]], int] | None = None,
 ) -> TrainingSet:
     """The domain's training set: its gold QA's train split, or questions generated from its documents.
 
     With `mode` "with-passages", each question comes with passages retrieved from the domain's index
-    (triptych.finetune.with_passages); `passage_options` default to the serving settings.
+    (triptych.finetune.with_passages); `passage_options` default to the serving settings, and with
+    `count_tokens` (the training tokenizer's) each example keeps only the passages that fit
+    TRIPTYCH_FINETUNE_MAX_EXAMPLE_TOKENS.
 
     Gold QA is `records` when given (`triptych finetune --qa FILE`), else the domain's uploaded QA
     file or its corpus's qa.jsonl (see `gold_records`).
@@ -94,7 +97,10 @@ def training_set_for(
 
     items = items_from_records(records) if records else items_from_examples(ts.examples)
     prompter = domain_prompter(settings, domain, passage_options)
-    return passages_training_set(ts, items, prompter, load_prompt("finetuned_rag_system", settings.prompts_dir))
+    system = load_prompt("finetuned_rag_system", settings.prompts_dir)
+    return passages_training_set(
+        ts, items, prompter, system, count_tokens=count_tokens, max_tokens=settings.finetune_max_example_tokens
+    )
 
 
 def _closed_book_set(
@@ -207,15 +213,15 @@ def run_local(
     run_dir = settings.runs_dir / run_id
     earlier = registry.read_run(settings, run_id)
     mode = str(earlier.get("mode", CLOSED_BOOK)) if earlier else mode
-    ts = training_set_for(settings, domain, records, reuse=run_dir / TRAINING_FILE, on_status=say, mode=mode,
-                          passage_options=passage_options)  # fmt: skip
-    if records_from:
-        ts.generator = {**ts.generator, "file": records_from}
-    train_path = ts.write(run_dir / TRAINING_FILE)
     gguf_path = base_gguf or LocalModels(settings).model_path()
     say(f"base model {gguf_path.name}: hashing and loading (converted to safetensors once, then cached)")
     sha, device = file_sha256(gguf_path), pick_device()
     model, tokenizer = load_base(cached_base_dir(gguf_path, cache_root or settings.data_dir, sha), device)
+    ts = training_set_for(settings, domain, records, reuse=run_dir / TRAINING_FILE, on_status=say, mode=mode,
+                          passage_options=passage_options, count_tokens=count_tokens(tokenizer))  # fmt: skip
+    if records_from:
+        ts.generator = {**ts.generator, "file": records_from}
+    train_path = ts.write(run_dir / TRAINING_FILE)
     conversations = validate_training_file(
         train_path, count_tokens=count_tokens(tokenizer), max_tokens=config.max_example_tokens
     )

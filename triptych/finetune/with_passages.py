@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -100,7 +101,9 @@ class PassageStats:
     gold_retrieved: int = 0  # the retriever found the gold passage itself
     distractor_only: int = 0
     unanswerable: int = 0
+    shortened: int = 0  # examples with passages dropped to fit the token limit
     skipped_not_in_documents: list[str] = field(default_factory=list)
+    skipped_too_long: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready counts (the skipped ids, at most 20 of them)."""
@@ -109,8 +112,10 @@ class PassageStats:
             "gold_retrieved": self.gold_retrieved,
             "distractor_only": self.distractor_only,
             "unanswerable": self.unanswerable,
+            "shortened": self.shortened,
             "skipped_not_in_documents": len(self.skipped_not_in_documents),
             "skipped_ids": self.skipped_not_in_documents[:20],
+            "skipped_too_long": len(self.skipped_too_long),
         }
 
 
@@ -178,9 +183,13 @@ def build_with_passages(
     prompter: PassagePrompter,
     *,
     test: Sequence[QARecord] = (),
+    fits: Callable[[Example], bool] | None = None,
 ) -> tuple[list[Example], PassageStats]:
     """With-passages examples for `items`; `test` records are checked never to appear among them.
 
+    `fits` says whether an example is short enough to train (the training tokenizer's count against
+    TRIPTYCH_FINETUNE_MAX_EXAMPLE_TOKENS): an example that is not loses distractor passages, the last
+    first, until it fits; one that cannot fit even with its gold passage alone is skipped and counted.
     Deterministic for a given seed: which questions get distractors only, where a missed gold passage
     is put, and which chunks pad a short distractor list.
     """
@@ -201,30 +210,77 @@ def build_with_passages(
             if item.answerable and contains(context, item.answers):
                 continue  # no distractor-only context exists for it (every chunk says it)
             kind = "distractor-only" if item.answerable else "unanswerable"
+            example = _fitted(partial(_refusal, prompter, item, kind=kind), chunks, fits, stats)
+            if example is None:
+                stats.skipped_too_long.append(item.source_id)
+                continue
             stats.unanswerable += kind == "unanswerable"
             stats.distractor_only += kind == "distractor-only"
-            examples.append(_example(prompter, item, context, REFUSAL, kind, chunks, 0))
+            examples.append(example)
             continue
         chunks, found = _with_gold(item, retrieved, everything, opts.passages, rng)
-        if chunks is None:
+        example = None if chunks is None else _fitted(partial(_gold, prompter, item), chunks, fits, stats)
+        if chunks is None or example is _UNANSWERED:
             stats.skipped_not_in_documents.append(item.source_id)
             continue
-        made = _answer_from(prompter, item, chunks)
-        if made is None:
-            stats.skipped_not_in_documents.append(item.source_id)
+        if example is None:
+            stats.skipped_too_long.append(item.source_id)
             continue
-        context, target, n = made
         stats.with_gold += 1
         stats.gold_retrieved += found
-        examples.append(_example(prompter, item, context, target, "with-gold", chunks, n))
+        examples.append(example)
     examples = dedupe_examples(examples)
     assert_no_test_leak(examples, test)
     if not examples:
         raise TrainingSetError(
             f"none of the {len(items)} questions has its answer in the domain's indexed documents: "
             "ingest the documents the questions are about (`triptych ingest PATH --domain D`)"
+            if not stats.skipped_too_long
+            else f"none of the {len(items)} examples fits TRIPTYCH_FINETUNE_MAX_EXAMPLE_TOKENS even with one "
+            "passage: raise it, or lower TRIPTYCH_CONTEXT_BUDGET_TOKENS"
         )
     return examples, stats
+
+
+_UNANSWERED = Example("", "", "", "unanswered")  # the gold passage's answering sentence could not be shown
+
+
+def _fitted(
+    make: Callable[[list[Chunk]], Example | None],
+    chunks: list[Chunk],
+    fits: Callable[[Example], bool] | None,
+    stats: PassageStats,
+) -> Example | None:
+    """`make(chunks)`, with distractors dropped (the last first) until `fits` accepts it; None when nothing fits.
+
+    `make` returns None when the answer cannot be shown at all: that is passed on as _UNANSWERED.
+    """
+    chunks, dropped = list(chunks), 0
+    while True:
+        example = make(chunks)
+        if example is None:
+            return _UNANSWERED
+        if fits is None or fits(example):
+            stats.shortened += dropped > 0
+            return example
+        if len(chunks) <= 1:
+            return None
+        gold = example.gold - 1  # -1: a refusal, every passage is a distractor
+        del chunks[max(j for j in range(len(chunks)) if j != gold)]
+        dropped += 1
+
+
+def _refusal(prompter: PassagePrompter, item: Item, chunks: Sequence[Chunk], *, kind: str) -> Example:
+    context, _ = prompter.context(item.question, chunks)
+    return _example(prompter, item, context, REFUSAL, kind, chunks, 0)
+
+
+def _gold(prompter: PassagePrompter, item: Item, chunks: list[Chunk]) -> Example | None:
+    made = _answer_from(prompter, item, chunks)
+    if made is None:
+        return None
+    context, target, n = made
+    return _example(prompter, item, context, target, "with-gold", chunks, n)
 
 
 def _example(
@@ -326,10 +382,20 @@ def domain_prompter(settings: object, domain: str, options: PassageOptions | Non
 
 
 def passages_training_set(
-    closed_book: TrainingSet, items: Sequence[Item], prompter: PassagePrompter, system: str
+    closed_book: TrainingSet,
+    items: Sequence[Item],
+    prompter: PassagePrompter,
+    system: str,
+    *,
+    count_tokens: Callable[[list[dict[str, str]]], int] | None = None,
+    max_tokens: int = 512,
 ) -> TrainingSet:
-    """The with-passages counterpart of a closed-book training set: same questions trained, same test kept aside."""
-    examples, stats = build_with_passages(items, prompter, test=closed_book.test)
+    """The with-passages counterpart of a closed-book training set: same questions trained, same test kept aside.
+
+    With `count_tokens` (the training tokenizer's), every example is fitted to `max_tokens`.
+    """
+    fits = None if count_tokens is None else (lambda e: count_tokens(e.messages(system)) <= max_tokens)
+    examples, stats = build_with_passages(items, prompter, test=closed_book.test, fits=fits)
     opts = prompter.options
     generator = {
         **closed_book.generator,
