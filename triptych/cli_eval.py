@@ -100,7 +100,7 @@ def evaluate(
     if domain is None:
         typer.echo(ctx.get_help())
         raise _fail("give --domain NAME (and --qa FILE.jsonl unless it is a demo domain)")
-    from graphs.registry import DEFAULT_PIPELINES, PIPELINES
+    from graphs.registry import PIPELINES, default_pipelines
     from triptych.cli_setup import setup_or_exit
     from triptych.evaluate.runner import qa_file_label
     from triptych.index import check_domain
@@ -113,7 +113,7 @@ def evaluate(
         check_domain(domain)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    chosen = chosen_pipelines(pipelines, DEFAULT_PIPELINES)
+    chosen = chosen_pipelines(pipelines, default_pipelines(settings, domain))
     qa_path, split, records = eval_records(settings, domain, qa, split, limit)
     if any(PIPELINES[p].uses_retrieval for p in chosen):
         check_index(settings, domain, qa)

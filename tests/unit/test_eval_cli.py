@@ -123,3 +123,25 @@ def test_two_new_runs_compare_fine_tuning_on_unseen_questions(clean_env: Path) -
     assert diff["seen"]["finetuned"]["n"] == {"a": 2, "b": 2}
     listed = runner.invoke(app, ["eval", "list"])
     assert "finetuned 50.0 % (unseen)" in listed.output
+
+
+def test_eval_scores_the_hybrid_by_default_once_the_domain_has_a_with_passages_adapter(clean_env, monkeypatch) -> None:  # noqa: ANN001
+    import triptych.cli_eval as cli_eval
+    from tests.unit.test_hybrid_column import finished_run
+    from triptych.settings import Settings
+
+    asked: list[list[str]] = []
+
+    def capture(settings, models, pipelines, **_kw):  # noqa: ANN001, ANN003, ANN202 - stops before any model runs
+        asked.append(list(pipelines))
+        raise SystemExit(0)
+
+    monkeypatch.setenv("TRIPTYCH_CORPORA_DIR", str(Path(__file__).parents[2] / "corpora"))  # the demo test splits
+    monkeypatch.setattr(cli_eval, "make_evaluation", capture)
+    monkeypatch.setattr(cli_eval, "check_index", lambda *_a: None)
+    runner.invoke(app, ["eval", "--domain", "hr_handbook", "--split", "test"])
+    finished_run(Settings(_env_file=None), "reads-1", "with-passages")  # type: ignore[call-arg]
+    runner.invoke(app, ["eval", "--domain", "hr_handbook", "--split", "test"])
+    runner.invoke(app, ["eval", "--domain", "support_kb", "--split", "test"])
+    assert asked == [["prompt", "rag", "finetuned"], ["prompt", "rag", "finetuned", "finetuned_rag"],
+                     ["prompt", "rag", "finetuned"]]  # fmt: skip

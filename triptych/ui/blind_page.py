@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from graphs.compare import Event
-from graphs.registry import DEFAULT_PIPELINES
+from graphs.registry import default_pipelines
 from triptych import votes
 from triptych.history import HistoryRecord, list_history, load_comparison, save_comparison
 from triptych.ingest import known_domains
@@ -55,7 +55,7 @@ def ask_blind() -> None:
     if not question.strip():
         st.warning("Type a question, or pick a preset one.")
         return
-    pipelines = list(DEFAULT_PIPELINES)
+    pipelines = default_pipelines(settings, domain)
     bar = st.progress(0.0, text=f"0 of {len(pipelines)} answers ready (which is which stays hidden)")
     done: list[str] = []
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from graphs.registry import DEFAULT_PIPELINES, PIPELINES
+from graphs.registry import PIPELINES, default_pipelines
 from triptych import live_change
 from triptych.finetune.dataset import gold_records
 from triptych.index import IndexStoreError, open_index
@@ -80,11 +80,11 @@ def compared_before(change: FactChange) -> tuple[dict[str, Any] | None, list[str
     since = max([r.get("at", "") for r in live_change.read_races(settings, domain)]
                 + [st.session_state.get("fact_undone_at", "")])  # fmt: skip
     if last is None or last.domain != domain or last.question.strip() != change.question.strip():
-        return None, list(DEFAULT_PIPELINES)
+        return None, default_pipelines(settings, domain)
     if not last.created_at or last.created_at <= since or any(r.error for r in last.results.values()):
-        return None, list(DEFAULT_PIPELINES)
+        return None, default_pipelines(settings, domain)
     compared = {k: r for k, r in last.results.items() if k in PIPELINES}  # plain pipeline columns only
-    return (compared, list(compared)) if compared else (None, list(DEFAULT_PIPELINES))
+    return (compared, list(compared)) if compared else (None, default_pipelines(settings, domain))
 
 
 def race(change: FactChange) -> None:

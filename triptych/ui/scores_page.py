@@ -12,7 +12,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from graphs.registry import DEFAULT_PIPELINES, PIPELINES
+from graphs.registry import PIPELINES, default_pipelines
 from triptych.evaluate import headline as hl
 from triptych.evaluate.report import CAUSE_COLORS
 from triptych.evaluate.store import evals_dir, list_runs
@@ -76,7 +76,8 @@ with st.expander("Run an evaluation", expanded=not runs):
     sources = {"demo": "the domain's demo test split", "file": "a QA file"}
     source = st.radio("Questions", list(sources), key="ev_source", horizontal=True, format_func=sources.__getitem__)
     upload = st.file_uploader("QA file (.jsonl)", type=["jsonl"], key="ev_qa") if source == "file" else None
-    chosen = st.multiselect("Pipelines", list(PIPELINES), default=DEFAULT_PIPELINES, key="ev_pipelines")
+    defaults = default_pipelines(settings, ev_domain)  # the hybrid too, once the domain has a with-passages adapter
+    chosen = st.multiselect("Pipelines", list(PIPELINES), default=defaults, key="ev_pipelines")
     limit = int(st.number_input("Only the first N questions (0: all)", min_value=0, value=0, key="ev_limit"))
     job = jobs.get(ev_domain) if ev_domain else None
     if st.button("Start evaluation", key="ev_start", type="primary",
