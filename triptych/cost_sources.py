@@ -316,15 +316,22 @@ def _chunks_now(settings: Settings, domain: str, client: ClientAPI | None) -> in
         return None
 
 
-def finetune_one_off(settings: Settings, domain: str) -> OneOff:
-    """The active adapter's training: a local run's wall time at the machine price, a hosted job's tokens x price."""
+def finetune_one_off(settings: Settings, domain: str, *, passages_first: bool = False) -> OneOff:
+    """The active adapter's training: a local run's wall time at the machine price, a hosted job's tokens x price.
+
+    With `passages_first` (the hybrid column), the adapter that column answers with: the with-passages one if any.
+    """
+    from graphs.registry import NotFineTuned, local_adapter
     from triptych.finetune import registry
 
     endpoint = settings.finetuned
     if endpoint.is_local:
-        adapter = registry.active_adapter(settings, domain)
+        try:
+            adapter = local_adapter(settings, domain, passages_first=passages_first)
+        except NotFineTuned:
+            adapter = None
         info = registry.read_run(settings, adapter.run_id) if adapter else None
-        if not info:
+        if not adapter or not info:
             return OneOff("fine-tuning", None, f"not recorded: {domain} has no trained adapter yet")
         training = info.get("training") or {}
         scoring = float(info.get("eval_before_s") or 0) + float(info.get("eval_after_s") or 0)
@@ -361,7 +368,8 @@ def domain_costs(settings: Settings, domain: str, *, client: ClientAPI | None = 
     from graphs.registry import PIPELINES
 
     measured, eval_run = per_question(settings, domain)
-    index = ft = None
+    index = None
+    ft: dict[bool, OneOff] = {}  # by passages_first: the hybrid may answer with another adapter
     one_off: dict[str, list[OneOff]] = {}
     notes: list[str] = []
     lines: list[CostLine] = []
@@ -372,8 +380,9 @@ def domain_costs(settings: Settings, domain: str, *, client: ClientAPI | None = 
             index = index or index_one_off(settings, domain, client=client)
             needs.append(index)
         if spec.uses_adapter:
-            ft = ft or finetune_one_off(settings, domain)
-            needs.append(ft)
+            if spec.passages_first not in ft:
+                ft[spec.passages_first] = finetune_one_off(settings, domain, passages_first=spec.passages_first)
+            needs.append(ft[spec.passages_first])
         one_off[pid] = needs
         missing = [o.what for o in needs if o.usd is None]
         if pq.usd is None or missing:

@@ -268,6 +268,21 @@ def as_data(text: str) -> str:
     return _CONTROL_TOKEN.sub(" ", text)
 
 
+_MD_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.MULTILINE)
+_MD_EMPHASIS = re.compile(r"(\*\*|__|`+)(?=\S)(.+?)(?<=\S)\1", re.DOTALL)
+_MD_LIST_OR_QUOTE = re.compile(r"^[ \t]*(?:[-*+]|>)[ \t]+", re.MULTILINE)
+_MD_TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$", re.MULTILINE)
+
+
+def readable_source(chunk: str) -> str:
+    """A chunk as a person reads it on a source card or in a report: the document's markdown marks (`## `, `**`, list
+    bullets, table rules) removed, words and line order kept. Still escaped before rendering."""
+    text = _MD_TABLE_RULE.sub("", chunk)
+    text = _MD_HEADING.sub("", text)
+    text = _MD_LIST_OR_QUOTE.sub("", text)
+    return _MD_EMPHASIS.sub(r"\2", text)
+
+
 def excerpts_context(excerpts: Sequence[Excerpt]) -> str:
     """The excerpts as the model sees them: `[n] (heading)` then the sentences, one block each (as data)."""
     blocks = []

@@ -19,6 +19,7 @@ from graphs.registry import PIPELINES
 from graphs.result import PipelineResult
 from triptych.evaluate import headline as hl
 from triptych.evaluate.report import color
+from triptych.passages import readable_source
 from triptych.settings import PIPELINE_ENDPOINTS, Settings
 
 SNIPPET_CHARS = 320
@@ -138,7 +139,8 @@ def _answer_html(r: PipelineResult, verdict: bool | None = None) -> str:
     if r.sources:
         items = []
         for s in r.sources:
-            text = s.text if len(s.text) <= SNIPPET_CHARS else s.text[:SNIPPET_CHARS].rstrip() + "…"
+            text = " ".join(readable_source(s.text).split())  # as the app's source cards: no markdown marks
+            text = text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS].rstrip() + "…"
             page = f", page {s.page}" if s.page else ""
             items.append(f"<li><b>[{s.n}] {escape(s.title or s.source)}{escape(page)}</b><br>{escape(text)}</li>")
         parts.append(f"<details open><summary>Sources ({len(r.sources)})</summary><ol class=src>{''.join(items)}</ol>")

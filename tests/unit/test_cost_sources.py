@@ -249,3 +249,19 @@ def test_the_break_even_a_day_spreads_the_one_offs_over_the_configured_days(tmp_
 
     yearly = domain_costs(settings.model_copy(update={"cost_horizon_days": 3650}), "hr")
     assert "after about 400 questions (about 1 every 9 days over 3650 days)" in yearly.sentences()[0]  # 9.2 days
+
+
+def test_the_hybrid_is_charged_for_the_adapter_it_answers_with(tmp_path: Path) -> None:
+    settings = local_settings(tmp_path)
+    with_hybrid = {q: {**a, "finetuned_rag": Answer("Tuesday [1].", total_s=2.0)} for q, a in answers().items()}
+    write_eval_run(settings, "hr", QUESTIONS, with_hybrid)
+    write_adapter_run(settings, "hr", "20261130-100000-hr", {"wall_s": 100.0})
+    assert [o.detail for o in domain_costs(settings, "hr").one_off["finetuned_rag"] if o.what == "fine-tuning"] == [
+        "run 20261130-100000-hr: 100 s wall time"
+    ]  # without a with-passages adapter the hybrid answers with the closed-book one
+    write_adapter_run(settings, "hr", "20261130-110000-hr", {"wall_s": 300.0, "mode": "with-passages"})
+    dc = domain_costs(settings, "hr")
+    (closed,) = dc.one_off["finetuned"]
+    hybrid = next(o for o in dc.one_off["finetuned_rag"] if o.what == "fine-tuning")
+    assert closed.detail == "run 20261130-100000-hr: 100 s wall time" and closed.usd == pytest.approx(0.1)
+    assert hybrid.detail == "run 20261130-110000-hr: 300 s wall time" and hybrid.usd == pytest.approx(0.3)

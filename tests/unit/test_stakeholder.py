@@ -23,7 +23,7 @@ QUESTIONS = [
     QARecord("q2", "How much is the on-call allowance?", "EUR 1,800", doc_ids=("on_call",), split="test"),
     QARecord("q3", "Who signs <b>expense</b> claims?", "the line manager", doc_ids=("expenses",), split="test"),
 ]
-ANCHOR = chunk(1, "remote_work", "The anchor day is Tuesday. <script>alert(1)</script>")
+ANCHOR = chunk(1, "remote_work", "## Office days\n\n- **Tuesday** is the anchor day. <script>alert(1)</script>")
 
 
 def answers() -> dict[str, dict[str, Answer]]:
@@ -71,7 +71,8 @@ def test_the_page_holds_every_section_and_stands_alone(tmp_path: Path) -> None:
     assert examples.count("<div class=example>") == 3
     assert "How much leave do I accrue?" in examples  # the history first ...
     assert "Evaluation question q1" in examples  # ... then the latest run, telling questions first
-    assert "Error: model server stopped" in examples and "The anchor day is Tuesday." in examples
+    assert "Error: model server stopped" in examples
+    assert "Office days Tuesday is the anchor day." in examples  # sources read as on the app's cards: no ##, - or **
     assert "✓ correct" in examples and "✗ wrong" in examples
 
     cost = section(page, "cost")

@@ -65,7 +65,7 @@ def test_source_text_is_escaped_too() -> None:
 
 
 def test_source_cards_read_as_text_not_markdown_syntax() -> None:
-    from triptych.ui.widgets import readable_source
+    from triptych.passages import readable_source
 
     chunk = (
         "## 4. Annual leave\n\n**Full-time employees** get `25` days.\n- Part-time: pro rata.\n"

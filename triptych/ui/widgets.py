@@ -19,6 +19,7 @@ import streamlit as st
 from graphs.result import PipelineResult
 from triptych.documents.chunking import Chunk
 from triptych.evaluate import metrics
+from triptych.passages import readable_source
 
 # Characters that mean something to Streamlit's markdown (CommonMark, its directives, LaTeX, emoji).
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&@])")
@@ -86,25 +87,12 @@ def timing_badges(result: PipelineResult) -> str:
 
 
 # Markdown syntax of the source documents (headings, emphasis, code marks, table rules), removed for reading.
-_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.MULTILINE)
-_EMPHASIS = re.compile(r"(\*\*|__|`+)(?=\S)(.+?)(?<=\S)\1", re.DOTALL)
-_LIST_OR_QUOTE = re.compile(r"^[ \t]*(?:[-*+]|>)[ \t]+", re.MULTILINE)
-_TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$", re.MULTILINE)
 # Words too common to say that a sentence supports an answer.
 _STOPWORDS = frozenset(
     "the and for are was were has have had not but with from that this these those its into than then there "
     "their they them what which who whom when where why how all any can may must shall will would should "
     "does did our you your per each also only".split()
 )
-
-
-def readable_source(chunk: str) -> str:
-    """A chunk as a person reads it on a source card: the document's markdown marks (`## `, `**`, list
-    bullets, table rules) removed, words and line order kept. Still escaped before rendering."""
-    text = _TABLE_RULE.sub("", chunk)
-    text = _HEADING.sub("", text)
-    text = _LIST_OR_QUOTE.sub("", text)
-    return _EMPHASIS.sub(r"\2", text)
 
 
 def supporting_span(chunk: str, answer: str) -> tuple[int, int] | None:
