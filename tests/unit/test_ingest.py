@@ -228,7 +228,7 @@ def test_ensure_demo_indexes_builds_once(tmp_path: Path) -> None:
     prefix = unique_domain("demo")  # unique domain names: in-process clients share collections
     (tmp_path / "corpora" / "hr").rename(tmp_path / "corpora" / f"{prefix}-hr")
     (tmp_path / "corpora" / "support").rename(tmp_path / "corpora" / f"{prefix}-support")
-    settings = Settings(_env_file=None, corpora_dir=tmp_path / "corpora")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, corpora_dir=tmp_path / "corpora", data_dir=tmp_path / "data")  # type: ignore[call-arg]
     client = ephemeral_client()
     embedder = HashEmbedder(model_name=settings.embedding_model)
     assert sorted(demo_domains(settings.corpora_dir)) == [f"{prefix}-hr", f"{prefix}-support"]
