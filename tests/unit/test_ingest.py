@@ -162,7 +162,7 @@ def test_collect_files_recurses_and_skips_hidden(tmp_path: Path) -> None:
 
 
 def test_ingest_paths_and_uploads_with_settings(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, chunk_size=300, chunk_overlap=30)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", chunk_size=300, chunk_overlap=30)  # type: ignore[call-arg]
     client = ephemeral_client()
     embedder = HashEmbedder(model_name=settings.embedding_model)  # stands in for the real model
     domain = unique_domain()
@@ -182,7 +182,7 @@ def test_ingest_paths_and_uploads_with_settings(tmp_path: Path) -> None:
 
 
 def test_a_chunk_size_over_what_the_embedder_reads_stops_the_ingest_and_stores_nothing(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, chunk_size=600, chunk_overlap=30)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", chunk_size=600, chunk_overlap=30)  # type: ignore[call-arg]
     client = ephemeral_client()
     embedder = HashEmbedder(model_name=settings.embedding_model)  # reads at most 512 tokens
     domain = unique_domain()
@@ -198,7 +198,7 @@ def test_a_chunk_size_over_what_the_embedder_reads_stops_the_ingest_and_stores_n
 
 def test_known_domains_are_the_demo_corpora_and_the_indexes_of_this_embedding_model(tmp_path: Path) -> None:
     _corpora(tmp_path)
-    settings = Settings(_env_file=None, corpora_dir=tmp_path)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, corpora_dir=tmp_path, data_dir=tmp_path / "data")  # type: ignore[call-arg]
     client = ephemeral_client()
     ours, other_model = unique_domain(), unique_domain()
     DomainIndex(client, ours, settings.embedding_model.upper())  # the same model, spelled differently
@@ -254,5 +254,5 @@ def test_ensure_demo_indexes_builds_once(tmp_path: Path) -> None:
 
 
 def test_ensure_demo_indexes_without_corpora(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, corpora_dir=tmp_path / "absent")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", corpora_dir=tmp_path / "absent")  # type: ignore[call-arg]
     assert ensure_demo_indexes(settings, client=ephemeral_client(), embedder=HashEmbedder()) == {}
