@@ -199,7 +199,7 @@ def bench_domain(domain: str, args: argparse.Namespace, work: Path, client: Any,
     train = [r for r in records if r.split == "train"]
     test = [r for r in records if r.split == "test"][: args.questions or None]
     config = TrainConfig.from_settings(settings, epochs=args.epochs, max_steps=args.steps)
-    passages_config = TrainConfig.from_settings(settings, epochs=args.passages_epochs or args.epochs,
+    passages_config = TrainConfig.from_settings(settings, "with-passages", epochs=args.passages_epochs,
                                                 max_steps=args.steps)  # fmt: skip
     options = PassageOptions(passages=args.passages or settings.top_k, refusal_share=args.refusal_share,
                              selection=settings.selection())  # fmt: skip
@@ -304,7 +304,12 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=0, help="test questions per domain (0: all)")
     parser.add_argument("--steps", type=int, default=None, help="stop each training after this many steps")
     parser.add_argument("--epochs", type=int, default=None, help="default: TRIPTYCH_FINETUNE_EPOCHS")
-    parser.add_argument("--passages-epochs", type=int, default=3, help="epochs of the with-passages adapter")
+    parser.add_argument(
+        "--passages-epochs",
+        type=int,
+        default=None,
+        help="epochs of the with-passages adapter (default: TRIPTYCH_FINETUNE_PASSAGES_EPOCHS)",
+    )
     parser.add_argument("--passages", type=int, default=0, help="chunks per with-passages example (0: TRIPTYCH_TOP_K)")
     parser.add_argument("--refusal-share", type=float, default=0.1, help="share of distractor-only examples")
     parser.add_argument("--max-new-tokens", type=int, default=48)
@@ -331,11 +336,12 @@ def main() -> None:
         r.pop("_hits")
         r.pop("_unanswerable")
     shared = [d for d in results if d not in DEMO]
+    passages_epochs = args.passages_epochs or settings.finetune_passages_epochs
     hybrid_beats = [d for d in shared if (results[d]["scores"]["hybrid_with_passages"].get("minus_rag") or 0) >= 5]
     print(json.dumps({
         "command": " ".join(sys.argv),
         "settings": {"top_k": settings.top_k, "context_budget_tokens": settings.context_budget_tokens,
-                     "finetune_epochs": settings.finetune_epochs, "passages_epochs": args.passages_epochs,
+                     "finetune_epochs": settings.finetune_epochs, "passages_epochs": passages_epochs,
                      "refusal_share": args.refusal_share, "passages": args.passages or settings.top_k,
                      "max_steps": args.steps, "questions": args.questions or "all"},
         "domains": results,

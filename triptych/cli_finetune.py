@@ -126,7 +126,7 @@ def _local(
     from triptych.finetune.train import Progress as StepProgress
     from triptych.finetune.train import TrainConfig
 
-    config = TrainConfig.from_settings(settings, epochs=epochs, rank=rank, lr=lr, max_steps=max_steps, seed=seed)
+    config = TrainConfig.from_settings(settings, mode, epochs=epochs, rank=rank, lr=lr, max_steps=max_steps, seed=seed)
     cancel = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: cancel.set())
     console = Console(stderr=True)

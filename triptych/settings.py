@@ -218,6 +218,9 @@ class Settings(BaseSettings):
     finetune_epochs: int = Field(
         default=8, ge=1, le=100, description="Passes over the training set (8: see README, Fine-tuning figures)."
     )
+    finetune_passages_epochs: int = Field(
+        default=3, ge=1, le=100, description="Passes over a with-passages training set (3: see README, bench_hybrid)."
+    )
     finetune_rank: int = Field(default=16, ge=1, le=256, description="LoRA rank.")
     finetune_alpha: float = Field(default=32.0, gt=0, description="LoRA alpha (scale = alpha / rank).")
     finetune_lr: float = Field(default=1e-3, gt=0, lt=1, description="Peak learning rate (linear decay).")

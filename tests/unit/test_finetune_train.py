@@ -128,6 +128,13 @@ def test_config_from_settings_with_overrides() -> None:
     assert (config.epochs, config.rank, config.lr, config.batch_size) == (7, 8, 0.01, 8)
 
 
+def test_a_with_passages_run_trains_its_own_number_of_epochs_unless_told() -> None:
+    settings = Settings(_env_file=None, finetune_epochs=8)  # type: ignore[call-arg]
+    assert TrainConfig.from_settings(settings, "with-passages").epochs == settings.finetune_passages_epochs == 3
+    assert TrainConfig.from_settings(settings, "with-passages", epochs=5).epochs == 5
+    assert TrainConfig.from_settings(settings, "closed-book").epochs == TrainConfig.from_settings(settings).epochs == 8
+
+
 def test_resuming_with_another_configuration_is_refused(tmp_path: Path) -> None:
     cancel = threading.Event()
     model = make_peft_model(tiny_model(), CONFIG)

@@ -45,10 +45,14 @@ class TrainConfig:
     target_modules: tuple[str, ...] = TARGET_MODULES
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> TrainConfig:
-        """The TRIPTYCH_FINETUNE_* defaults, with `overrides` (None values ignored) on top."""
+    def from_settings(cls, settings: Any, mode: str = "closed-book", **overrides: Any) -> TrainConfig:
+        """The TRIPTYCH_FINETUNE_* defaults, with `overrides` (None values ignored) on top.
+
+        A with-passages run's epochs default to TRIPTYCH_FINETUNE_PASSAGES_EPOCHS: its examples are
+        several times longer, and bench_hybrid measured 3 epochs.
+        """
         values = {
-            "epochs": settings.finetune_epochs,
+            "epochs": settings.finetune_passages_epochs if mode == "with-passages" else settings.finetune_epochs,
             "rank": settings.finetune_rank,
             "alpha": settings.finetune_alpha,
             "lr": settings.finetune_lr,

@@ -264,7 +264,7 @@ def _train(
         job.messages.append(str(message))
         write_status(settings, job)
 
-    config = TrainConfig.from_settings(settings, **overrides)
+    config = TrainConfig.from_settings(settings, extra.get("mode", "closed-book"), **overrides)
     return trainer(
         settings, domain, config, run_id=run_id, on_progress=on_progress, on_status=on_status, cancel=cancel, **extra
     )

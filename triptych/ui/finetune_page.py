@@ -60,8 +60,9 @@ if not domains:
     st.stop()
 domain = st.selectbox("Domain to fine-tune", domains, key="ft_domain")
 st.caption(
-    f"{settings.finetune_epochs} epochs, rank {settings.finetune_rank}, learning rate {settings.finetune_lr:g} "
-    "(TRIPTYCH_FINETUNE_*). On CPU this takes minutes; the run is resumable from the command line."
+    f"{settings.finetune_epochs} epochs closed-book, {settings.finetune_passages_epochs} with passages, rank "
+    f"{settings.finetune_rank}, learning rate {settings.finetune_lr:g} (TRIPTYCH_FINETUNE_*). On CPU this takes "
+    "minutes; the run is resumable from the command line."
 )
 MODE_LABELS = {
     "closed-book": "Closed-book: the question alone (the Fine-tuned column)",
