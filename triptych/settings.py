@@ -230,6 +230,12 @@ class Settings(BaseSettings):
     finetune_max_grad_norm: float = Field(
         default=0.0, ge=0, description="Clip the gradient norm to this before each step; 0: no clipping."
     )
+    finetune_micro_batch_tokens: int = Field(
+        default=1024,
+        ge=16,
+        description="A training step runs its examples in micro-batches of at most this many padded tokens "
+        "(memory, not results: the gradients add up to the whole batch's).",
+    )
     finetune_checkpoint_every: int = Field(default=20, ge=1, description="Steps between resumable checkpoints.")
     finetune_max_example_tokens: int = Field(default=512, ge=16, description="Longest allowed training example.")
     finetune_paraphrases: bool = Field(default=True, description="Also train on the questions' paraphrases.")

@@ -16,6 +16,7 @@ from triptych.finetune.train import (
     batch_schedule,
     encode_example,
     make_peft_model,
+    micro_batches,
     train_lora,
 )
 from triptych.settings import Settings
@@ -168,3 +169,26 @@ def test_gradient_clipping_bounds_every_step_when_set(tmp_path: Path, monkeypatc
     clipped = replace(CONFIG, max_grad_norm=0.05)
     train_lora(make_peft_model(tiny_model(), clipped), CharTokenizer(), CONVERSATIONS, clipped, tmp_path / "on")
     assert len(norms) == 6 and max(norms) > 0.05  # every step, and it did cut some
+
+
+def test_micro_batches_keep_the_order_and_stay_within_the_token_budget() -> None:
+    assert micro_batches([60, 80, 70, 90], 1024) == [[0, 1, 2, 3]]  # short examples: one batch, as before
+    assert micro_batches([400, 450, 300, 500, 200], 1000) == [[0, 1], [2, 3], [4]]
+    assert micro_batches([1200, 100], 1000) == [[0], [1]]  # one over the budget runs alone
+
+
+def test_micro_batches_give_the_whole_batchs_loss_and_lora_weights(tmp_path: Path) -> None:
+    conversations = [
+        [{"role": "user", "content": "Q" * (3 + 7 * i) + "?"}, {"role": "assistant", "content": "A" * (1 + 2 * i)}]
+        for i in range(6)
+    ]  # different lengths and answer sizes, so a plain mean of micro-batch means would differ
+    whole_config = replace(CONFIG, batch_size=6, epochs=3, micro_batch_tokens=10_000)
+    split_config = replace(whole_config, micro_batch_tokens=40)
+    lengths = [len(encode_example(CharTokenizer(), c)[0]) for c in conversations]
+    assert len(micro_batches(lengths, 40)) >= 4 and len(micro_batches(lengths, 10_000)) == 1
+    whole, split = make_peft_model(tiny_model(), whole_config), make_peft_model(tiny_model(), split_config)
+    a = train_lora(whole, CharTokenizer(), conversations, whole_config, tmp_path / "whole")
+    b = train_lora(split, CharTokenizer(), conversations, split_config, tmp_path / "split")
+    assert a.loss_curve == pytest.approx(b.loss_curve, rel=1e-4) and a.tokens == b.tokens
+    for (name, x), (_, y) in zip(lora_weights(whole).items(), lora_weights(split).items(), strict=True):
+        assert torch.allclose(x, y, atol=1e-5), name

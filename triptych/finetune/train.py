@@ -42,6 +42,7 @@ class TrainConfig:
     checkpoint_every: int = 20
     max_example_tokens: int = 512
     max_grad_norm: float = 0.0  # clip the gradient's norm to this before each step; 0: no clipping
+    micro_batch_tokens: int = 1024  # a step's examples run in micro-batches of at most this many padded tokens
     target_modules: tuple[str, ...] = TARGET_MODULES
 
     @classmethod
@@ -62,6 +63,7 @@ class TrainConfig:
             "checkpoint_every": settings.finetune_checkpoint_every,
             "max_example_tokens": settings.finetune_max_example_tokens,
             "max_grad_norm": settings.finetune_max_grad_norm,
+            "micro_batch_tokens": settings.finetune_micro_batch_tokens,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -201,17 +203,16 @@ def train_lora(
         if cancel is not None and cancel.is_set():
             result.cancelled = True
             break
-        batch = {k: v.to(device) for k, v in _collate([encoded[i] for i in schedule[result.steps]], pad_id).items()}
-        loss = model(**batch).loss
-        loss.backward()
+        step = [encoded[i] for i in schedule[result.steps]]
+        loss = _accumulate(model, step, pad_id, device, config.micro_batch_tokens)
         if config.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         result.steps += 1
-        result.tokens += int(batch["attention_mask"].sum())
-        result.loss_curve.append(round(float(loss.detach()), 5))
+        result.tokens += sum(len(ids) for ids, _ in step)
+        result.loss_curve.append(round(loss, 5))
         result.wall_s = time.perf_counter() - started
         if result.steps % config.checkpoint_every == 0 or result.steps == total:
             save_checkpoint(model, optimizer, scheduler, ckpt, result.steps, result.loss_curve, config)
@@ -224,10 +225,47 @@ def train_lora(
     return result
 
 
+def micro_batches(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
+    """Consecutive groups of example indices whose padded size (count x longest) stays within `max_tokens`.
+
+    An example longer than `max_tokens` is a group of its own. The step's batch order is kept.
+    """
+    groups: list[list[int]] = []
+    for i, n in enumerate(lengths):
+        if groups and (len(groups[-1]) + 1) * max(n, *(lengths[j] for j in groups[-1])) <= max_tokens:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def _accumulate(model: Any, step: list[tuple[list[int], list[int]]], pad_id: int, device: Any,
+                max_tokens: int) -> float:  # fmt: skip
+    """Forward and backward a step's examples in micro-batches; the gradients add up to the whole batch's.
+
+    Each micro-batch's mean token loss is weighted by its share of the step's trained tokens, so the
+    summed gradient is that of the step's mean loss, as one batch would give (the memory held is one
+    micro-batch's activations). Returns the step's loss.
+    """
+    trained = [sum(1 for y in labels[1:] if y != IGNORE) for _, labels in step]  # the model shifts labels by one
+    total = max(1, sum(trained))
+    loss_sum = 0.0
+    for group in micro_batches([len(ids) for ids, _ in step], max_tokens):
+        weight = sum(trained[i] for i in group) / total
+        if weight == 0:
+            continue
+        batch = {k: v.to(device) for k, v in _collate([step[i] for i in group], pad_id).items()}
+        loss = model(**batch).loss * weight
+        loss.backward()
+        loss_sum += float(loss.detach())
+    return loss_sum
+
+
 def _resume(model: Any, optimizer: Any, scheduler: Any, ckpt: Path, config: TrainConfig, result: TrainResult) -> None:
     """Continue from the checkpoint in `ckpt` (ValueError if it was made with another configuration)."""
     state = runstore.read_json(ckpt / "state.json")
-    saved = {"max_grad_norm": 0.0, **state["config"]}  # checkpoints from before clipping existed: none
+    # checkpoints from before clipping and micro-batches existed: none, and whole batches
+    saved = {"max_grad_norm": 0.0, "micro_batch_tokens": 1024, **state["config"]}
     if {k: v for k, v in saved.items() if k != "target_modules"} != {
         k: v for k, v in asdict(config).items() if k != "target_modules"
     }:
