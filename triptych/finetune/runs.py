@@ -217,14 +217,13 @@ def run_local(
     say(f"base model {gguf_path.name}: hashing and loading (converted to safetensors once, then cached)")
     sha, device = file_sha256(gguf_path), pick_device()
     model, tokenizer = load_base(cached_base_dir(gguf_path, cache_root or settings.data_dir, sha), device)
+    counter = count_tokens(tokenizer)
     ts = training_set_for(settings, domain, records, reuse=run_dir / TRAINING_FILE, on_status=say, mode=mode,
-                          passage_options=passage_options, count_tokens=count_tokens(tokenizer))  # fmt: skip
+                          passage_options=passage_options, count_tokens=counter)  # fmt: skip
     if records_from:
         ts.generator = {**ts.generator, "file": records_from}
     train_path = ts.write(run_dir / TRAINING_FILE)
-    conversations = validate_training_file(
-        train_path, count_tokens=count_tokens(tokenizer), max_tokens=config.max_example_tokens
-    )
+    conversations = validate_training_file(train_path, count_tokens=counter, max_tokens=config.max_example_tokens)
     info = _run_info(run_id, domain, config, ts, base={"path": str(gguf_path), "sha256": sha}, device=device)
     registry.write_run(settings, run_id, info)
     sets = eval_sets(ts)

@@ -210,7 +210,8 @@ def build_with_passages(
             if item.answerable and contains(context, item.answers):
                 continue  # no distractor-only context exists for it (every chunk says it)
             kind = "distractor-only" if item.answerable else "unanswerable"
-            example = _fitted(partial(_refusal, prompter, item, kind=kind), chunks, fits, stats)
+            make = partial(_refusal, prompter, item, kind=kind)
+            example = _fitted(make, make(chunks), chunks, fits, stats)
             if example is None:
                 stats.skipped_too_long.append(item.source_id)
                 continue
@@ -219,10 +220,11 @@ def build_with_passages(
             examples.append(example)
             continue
         chunks, found = _with_gold(item, retrieved, everything, opts.passages, rng)
-        example = None if chunks is None else _fitted(partial(_gold, prompter, item), chunks, fits, stats)
-        if chunks is None or example is _UNANSWERED:
+        first = None if chunks is None else _gold(prompter, item, chunks)
+        if chunks is None or first is None:  # no chunk holds the answer, or its sentence cannot be shown
             stats.skipped_not_in_documents.append(item.source_id)
             continue
+        example = _fitted(partial(_gold, prompter, item), first, chunks, fits, stats)
         if example is None:
             stats.skipped_too_long.append(item.source_id)
             continue
@@ -242,32 +244,25 @@ def build_with_passages(
     return examples, stats
 
 
-_UNANSWERED = Example("", "", "", "unanswered")  # the gold passage's answering sentence could not be shown
-
-
 def _fitted(
     make: Callable[[list[Chunk]], Example | None],
+    example: Example | None,
     chunks: list[Chunk],
     fits: Callable[[Example], bool] | None,
     stats: PassageStats,
 ) -> Example | None:
-    """`make(chunks)`, with distractors dropped (the last first) until `fits` accepts it; None when nothing fits.
-
-    `make` returns None when the answer cannot be shown at all: that is passed on as _UNANSWERED.
-    """
+    """`example` (made by `make` from `chunks`), or `make` again with distractors dropped (the last first)
+    until `fits` accepts it; None when nothing fits (or the answer's sentence is no longer shown)."""
     chunks, dropped = list(chunks), 0
-    while True:
-        example = make(chunks)
-        if example is None:
-            return _UNANSWERED
-        if fits is None or fits(example):
-            stats.shortened += dropped > 0
-            return example
+    while example is not None and fits is not None and not fits(example):
         if len(chunks) <= 1:
             return None
         gold = example.gold - 1  # -1: a refusal, every passage is a distractor
         del chunks[max(j for j in range(len(chunks)) if j != gold)]
         dropped += 1
+        example = make(chunks)
+    stats.shortened += example is not None and dropped > 0
+    return example
 
 
 def _refusal(prompter: PassagePrompter, item: Item, chunks: Sequence[Chunk], *, kind: str) -> Example:

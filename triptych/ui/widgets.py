@@ -86,7 +86,6 @@ def timing_badges(result: PipelineResult) -> str:
 # --- sources --------------------------------------------------------------------------------------
 
 
-# Markdown syntax of the source documents (headings, emphasis, code marks, table rules), removed for reading.
 # Words too common to say that a sentence supports an answer.
 _STOPWORDS = frozenset(
     "the and for are was were has have had not but with from that this these those its into than then there "
