@@ -188,7 +188,11 @@ def test_micro_batches_give_the_whole_batchs_loss_and_lora_weights(tmp_path: Pat
     assert len(micro_batches(lengths, 40)) >= 4 and len(micro_batches(lengths, 10_000)) == 1
     whole, split = make_peft_model(tiny_model(), whole_config), make_peft_model(tiny_model(), split_config)
     a = train_lora(whole, CharTokenizer(), conversations, whole_config, tmp_path / "whole")
+    rows: list[int] = []
+    forward = split.forward
+    split.forward = lambda **kw: (rows.append(len(kw["input_ids"])), forward(**kw))[1]  # type: ignore[method-assign]
     b = train_lora(split, CharTokenizer(), conversations, split_config, tmp_path / "split")
+    assert max(rows) < 6 and len(rows) > 3, "the split run must really run its steps in smaller micro-batches"
     assert a.loss_curve == pytest.approx(b.loss_curve, rel=1e-4) and a.tokens == b.tokens
     for (name, x), (_, y) in zip(lora_weights(whole).items(), lora_weights(split).items(), strict=True):
         assert torch.allclose(x, y, atol=1e-5), name
