@@ -55,12 +55,27 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def new_run_id(name: str, root: Path | None = None, now: datetime | None = None) -> str:
-    """`<UTC time>-<name>`; with `root`, a `-2`, `-3`... suffix while `root` holds that run (folder or .json)."""
+def new_run_id(name: str, root: Path | None = None, now: datetime | None = None, *, claim: bool = False) -> str:
+    """`<UTC time>-<name>`; with `root`, a `-2`, `-3`... suffix while `root` holds that run (folder or .json).
+
+    With `claim`, the run's folder `root/<id>` is created here, atomically: two processes starting a run of
+    the same name in the same second get two ids, never one folder between them.
+    """
     base = f"{(now or datetime.now(UTC)):{_STAMP}}-{name}"
 
     def taken(run_id: str) -> bool:
-        return root is not None and ((root / run_id).exists() or (root / f"{run_id}.json").exists())
+        if root is None:
+            return False
+        if (root / f"{run_id}.json").exists():
+            return True
+        if not claim:
+            return (root / run_id).exists()
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            (root / run_id).mkdir()
+        except FileExistsError:
+            return True
+        return False
 
     run_id, n = base, 1
     while taken(run_id):

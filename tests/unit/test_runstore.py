@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,6 +46,14 @@ def test_new_run_ids_start_with_the_time_and_never_reuse_a_taken_one(tmp_path: P
     (tmp_path / "20261122-143501-hr_handbook").mkdir()
     (tmp_path / "20261122-143501-hr_handbook-2.json").write_text("{}")
     assert new_run_id("hr_handbook", tmp_path, now=NOON) == "20261122-143501-hr_handbook-3"
+
+
+def test_claimed_run_ids_are_never_shared_by_two_runs_started_in_the_same_second(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda _: new_run_id("hr_handbook", root, now=NOON, claim=True), range(8)))
+    assert len(set(ids)) == 8
+    assert sorted(p.name for p in root.iterdir()) == sorted(ids)  # each one's folder exists, made for it
 
 
 @pytest.mark.parametrize(

@@ -188,7 +188,7 @@ class Evaluation:
             run = store.find_resumable(self.settings, manifest["fingerprint"])
         resumed = run is not None
         if run is None:
-            run = store.RunDir(root / (run_id or runstore.new_run_id(domain, root)))
+            run = store.RunDir(root / (run_id or runstore.new_run_id(domain, root, claim=True)))
             run.path.mkdir(parents=True, exist_ok=True)
             run.write_manifest({"run_id": run.run_id, **manifest, "status": "running", "created_at": store.now_iso()})
         else:

@@ -51,7 +51,7 @@ def run_openai_job(
 ) -> dict[str, Any]:
     """Upload the domain's training set, start a supervised job, wait for it; returns the run's run.json."""
     say = on_status or (lambda _msg: None)
-    run_id = runstore.new_run_id(domain, settings.runs_dir)
+    run_id = runstore.new_run_id(domain, settings.runs_dir, claim=True)
     ts = training_set_for(settings, domain)
     path = ts.write(settings.runs_dir / run_id / TRAINING_FILE)
     validate_training_file(path)

@@ -202,7 +202,7 @@ def run_job(
         return EXIT_BUSY
     try:
         cancel_path(settings, domain).unlink(missing_ok=True)
-        run_id = resume or runstore.new_run_id(domain, settings.runs_dir)
+        run_id = resume or runstore.new_run_id(domain, settings.runs_dir, claim=True)
         job = JobStatus(domain, status="starting", pid=os.getpid(), run_id=run_id)
         job.messages.append(f"worker started ({lower_priority(worker_threads(settings))})")
         write_status(settings, job)
