@@ -13,6 +13,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 from chromadb.api import ClientAPI
@@ -21,6 +22,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, SkipValidation
 from rank_bm25 import BM25Okapi
+from snowballstemmer import stemmer
 
 from triptych.documents.chunking import Chunk
 from triptych.embeddings import Embedder, load_embedder
@@ -43,9 +45,20 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 RetrievedChunk = Chunk  # the name callers (and benchmarks) use for a retrieved chunk; one type throughout
 
 
+_STEMMER = stemmer("english")
+_STEMMER_LOCK = threading.Lock()  # a Snowball stemmer object keeps state between words
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """The English Snowball stem of a lower-case word: "digits" and "digit", "shutdowns" and "shutdown" meet."""
+    with _STEMMER_LOCK:
+        return _STEMMER.stemWord(word)
+
+
 def tokenize(text: str) -> list[str]:
-    """Lower-cased word tokens without stop words, for BM25."""
-    return [t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
+    """Lower-cased, stemmed word tokens without stop words, for BM25."""
+    return [stem(t) for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
 
 
 class LexicalIndex:

@@ -117,8 +117,19 @@ def test_lexical_index_is_rebuilt_when_documents_change() -> None:
 
 
 def test_tokenize_and_bm25() -> None:
-    assert tokenize("What is the Notice-Period, in 2025?") == ["notice", "period", "2025"]
+    assert tokenize("What is the Notice-Period, in 2025?") == ["notic", "period", "2025"]  # stemmed
     assert LexicalIndex([]).search("anything", 3) == []
+
+
+def test_bm25_matches_words_by_their_stem() -> None:
+    # "digits" asks for "6-digit", "shutdowns" for "shutdown": without stemming BM25 sees no shared word
+    assert tokenize("digits shutdowns policies") == tokenize("digit shutdown policy")
+    chunks = [
+        RetrievedChunk("a:0", "a.md", "a.md", "A", "The display shows a 6-digit pairing code."),
+        RetrievedChunk("b:0", "b.md", "b.md", "B", "The canteen serves coffee all day."),
+        RetrievedChunk("c:0", "c.md", "c.md", "C", "Parking permits are issued by facilities."),
+    ]
+    assert [c.doc_id for c, _ in LexicalIndex(chunks).search("How many digits?", 2)] == ["a.md"]
 
 
 def test_retriever_for_uses_settings() -> None:
