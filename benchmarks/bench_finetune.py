@@ -28,6 +28,8 @@ from triptych.finetune.train import TrainConfig  # noqa: E402
 from triptych.qa import load_qa  # noqa: E402
 from triptych.settings import load_settings  # noqa: E402
 
+CONFIG_KEYS = ("epochs", "rank", "alpha", "lr", "batch_size", "seed", "max_grad_norm")
+
 
 def summarise(info: dict) -> dict:
     training = info.get("training", {})
@@ -37,7 +39,7 @@ def summarise(info: dict) -> dict:
         "device": info.get("device"),
         "examples": info["training_set"]["examples"],
         "by_kind": info["training_set"].get("by_kind"),
-        "config": {k: info["config"][k] for k in ("epochs", "rank", "alpha", "lr", "batch_size", "seed")},
+        "config": {k: info["config"].get(k) for k in CONFIG_KEYS},
         "steps": training.get("steps"),
         "train_wall_s": training.get("wall_s"),
         "s_per_step": training.get("s_per_step"),
@@ -62,6 +64,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="default: TRIPTYCH_FINETUNE_EPOCHS (8)")
     parser.add_argument("--rank", type=int, help="default: TRIPTYCH_FINETUNE_RANK (16)")
     parser.add_argument("--lr", type=float, help="default: TRIPTYCH_FINETUNE_LR (1e-3)")
+    parser.add_argument("--seed", type=int, help="default: TRIPTYCH_FINETUNE_SEED (0)")
+    parser.add_argument("--max-grad-norm", type=float, help="default: TRIPTYCH_FINETUNE_MAX_GRAD_NORM")
     parser.add_argument("--from-run", type=Path, help="summarise a finished run's run.json instead of training")
     args = parser.parse_args()
     if args.from_run:
@@ -73,7 +77,9 @@ def main() -> None:
     if args.domain in DOMAINS:
         records = split_by_question(load_qa(shared_eval_dir() / args.domain / "qa_dev.jsonl"), 0.7, seed=0)
         split = "qa_dev.jsonl split 70/30 by question, random.Random(0)"
-    config = TrainConfig.from_settings(settings, epochs=args.epochs, rank=args.rank, lr=args.lr)
+    config = TrainConfig.from_settings(
+        settings, epochs=args.epochs, rank=args.rank, lr=args.lr, seed=args.seed, max_grad_norm=args.max_grad_norm
+    )
     info = run_local(settings, args.domain, config, records=records, activate=False,
                      on_status=lambda m: print(m, file=sys.stderr, flush=True))  # fmt: skip
     info["split"] = split

@@ -223,12 +223,20 @@ class Settings(BaseSettings):
     )
     finetune_rank: int = Field(default=16, ge=1, le=256, description="LoRA rank.")
     finetune_alpha: float = Field(default=32.0, gt=0, description="LoRA alpha (scale = alpha / rank).")
-    finetune_lr: float = Field(default=1e-3, gt=0, lt=1, description="Peak learning rate (linear decay).")
+    finetune_lr: float = Field(
+        default=2e-3,
+        gt=0,
+        lt=1,
+        description="Peak learning rate (linear decay); 2e-3: see README, Fine-tuning figures.",
+    )
+    finetune_passages_lr: float = Field(
+        default=1e-3, gt=0, lt=1, description="Peak learning rate of a with-passages run (1e-3: bench_hybrid)."
+    )
     finetune_batch_size: int = Field(default=8, ge=1, le=256)
     finetune_max_steps: int = Field(default=0, ge=0, description="Stop after this many steps; 0: no limit.")
     finetune_seed: int = 0
     finetune_max_grad_norm: float = Field(
-        default=0.0, ge=0, description="Clip the gradient norm to this before each step; 0: no clipping."
+        default=1.0, ge=0, description="Clip the gradient norm to this before each step; 0: no clipping."
     )
     finetune_micro_batch_tokens: int = Field(
         default=1024,
@@ -239,6 +247,9 @@ class Settings(BaseSettings):
     finetune_checkpoint_every: int = Field(default=20, ge=1, description="Steps between resumable checkpoints.")
     finetune_max_example_tokens: int = Field(default=512, ge=16, description="Longest allowed training example.")
     finetune_paraphrases: bool = Field(default=True, description="Also train on the questions' paraphrases.")
+    finetune_keyword_phrasings: bool = Field(
+        default=True, description="Also train each question as its content words alone (one more phrasing per fact)."
+    )
     finetune_unanswerable: bool = Field(default=True, description="Train unanswerable questions as 'I don't know.'.")
     finetune_qa_model: str | None = Field(
         default=None,
@@ -330,7 +341,9 @@ class Settings(BaseSettings):
         from triptych.passages import SelectionConfig  # passages -> retrieval -> settings: import here
 
         return SelectionConfig(
-            budget_tokens=self.context_budget_tokens, window=self.context_window, with_title=self.context_titles
+            budget_tokens=self.context_budget_tokens,
+            window=self.context_window,
+            with_title=self.context_titles,
         )
 
     @property

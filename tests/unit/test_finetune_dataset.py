@@ -16,6 +16,7 @@ from triptych.finetune.dataset import (
     domain_records,
     finetuned_system_prompt,
     generate_from_documents,
+    keyword_form,
     split_by_question,
     statement_question,
     validate_training_file,
@@ -56,6 +57,24 @@ def test_paraphrases_but_the_last_are_trained_and_the_last_is_held_out() -> None
                                                            ("Fact one is?", "paraphrase")]  # fmt: skip
     assert [p for _, p in ts.held_out_paraphrases] == ["Tell me fact one."]
     assert len(build_training_set([rec(1, "train", paraphrases=("a?", "b?"))], SYSTEM, paraphrases=False).examples) == 1
+
+
+def test_keyword_phrasings_add_the_content_words_of_each_trained_phrasing_never_the_held_out_one() -> None:
+    phrasings = ("What is the price of an installation?", "Who installs it, for how much?")
+    record = QARecord(id="q1", question="How much does a certified installer charge for the Nimbus?", answer="EUR 89",
+                      split="train", paraphrases=phrasings)  # fmt: skip
+    ts = build_training_set([record], SYSTEM, keywords=True)
+    assert [(e.question, e.kind) for e in ts.examples] == [
+        ("How much does a certified installer charge for the Nimbus?", "question"),
+        ("What is the price of an installation?", "paraphrase"),
+        ("certified installer charge Nimbus?", "keywords"),
+        ("price installation?", "keywords"),
+    ]
+    assert all(e.answer == "EUR 89" for e in ts.examples)
+    assert [p for _, p in ts.held_out_paraphrases] == ["Who installs it, for how much?"]
+    assert keyword_form("What is the press-and-hold time of the T3's reset?") == "press-and-hold time T3's reset?"
+    assert keyword_form("What is it?") == ""  # nothing left that names a fact: no example
+    assert [e.kind for e in build_training_set([record], SYSTEM).examples] == ["question", "paraphrase"]
 
 
 def test_unanswerable_train_questions_teach_i_dont_know() -> None:

@@ -129,11 +129,18 @@ def test_config_from_settings_with_overrides() -> None:
     assert (config.epochs, config.rank, config.lr, config.batch_size) == (7, 8, 0.01, 8)
 
 
-def test_a_with_passages_run_trains_its_own_number_of_epochs_unless_told() -> None:
+def test_a_with_passages_run_trains_its_own_epochs_and_learning_rate_unless_told() -> None:
     settings = Settings(_env_file=None, finetune_epochs=8)  # type: ignore[call-arg]
-    assert TrainConfig.from_settings(settings, "with-passages").epochs == settings.finetune_passages_epochs == 3
-    assert TrainConfig.from_settings(settings, "with-passages", epochs=5).epochs == 5
-    assert TrainConfig.from_settings(settings, "closed-book").epochs == TrainConfig.from_settings(settings).epochs == 8
+    passages = TrainConfig.from_settings(settings, "with-passages")
+    assert (
+        (passages.epochs, passages.lr)
+        == (settings.finetune_passages_epochs, settings.finetune_passages_lr)
+        == (3, 1e-3)
+    )
+    assert TrainConfig.from_settings(settings, "with-passages", epochs=5, lr=0.004).epochs == 5
+    closed = TrainConfig.from_settings(settings, "closed-book")
+    assert closed == TrainConfig.from_settings(settings)
+    assert (closed.epochs, closed.lr, closed.max_grad_norm) == (8, 2e-3, 1.0)
 
 
 def test_resuming_with_another_configuration_is_refused(tmp_path: Path) -> None:

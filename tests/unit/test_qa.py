@@ -115,6 +115,7 @@ def test_a_uploaded_qa_file_becomes_the_domains_training_set(clean_env: Path) ->
     ts = training_set_for(settings, "acme")
     assert [(e.question, e.answer, e.kind) for e in ts.examples] == [
         ("How many days of leave?", "28 days", "question"),
+        ("days leave?", "28 days", "keywords"),  # TRIPTYCH_FINETUNE_KEYWORD_PHRASINGS, on by default
         ("Who approves travel?", "I don't know.", "unanswerable"),
     ]
     assert [r.id for r in ts.test] == ["q3"] and [p for _, p in ts.held_out_paraphrases] == ["Leave days per year?"]
@@ -160,4 +161,4 @@ def test_finetune_qa_trains_the_files_records(clean_env: Path, monkeypatch: pyte
     result = runner.invoke(app, ["finetune", "--domain", "acme", "--qa", "mine.jsonl", "--split", "train"])
     assert result.exit_code == 0, result.output
     # --split train: q3 (split test) is not read; q1's only paraphrase is held out to measure generalisation
-    assert built == [("acme", "mine.jsonl", ["How many days of leave?", "Who approves travel?"], [])]
+    assert built == [("acme", "mine.jsonl", ["How many days of leave?", "days leave?", "Who approves travel?"], [])]

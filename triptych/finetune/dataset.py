@@ -153,12 +153,15 @@ def build_training_set(
     *,
     paraphrases: bool = True,
     unanswerable: bool = True,
+    keywords: bool = False,
 ) -> TrainingSet:
     """Examples from the train split of gold QA; the test split is kept aside for evaluation only.
 
     With `paraphrases`, each question's paraphrases but the last are trained too; the last is held
     out to measure generalisation to unseen wording. Unanswerable train questions, with
-    `unanswerable`, teach the answer "I don't know.".
+    `unanswerable`, teach the answer "I don't know.". With `keywords`, each trained phrasing is also
+    asked as its content words alone ("certified Hearthline installer cost Nimbus?"): one more
+    phrasing per fact, tying the answer to the words that name the fact rather than to one sentence.
     """
     train = [r for r in records if r.split == "train"]
     test = [r for r in records if r.split == "test"]
@@ -181,9 +184,27 @@ def build_training_set(
             extra = list(rec.paraphrases[:-1]) if paraphrases else []
             examples += [Example(p, rec.answer, rec.id, "paraphrase") for p in extra]
             held_out.append((rec, rec.paraphrases[-1]))
+        if keywords:
+            phrasings = [rec.question, *(rec.paraphrases[:-1] if paraphrases else [])]
+            examples += [Example(k, rec.answer, rec.id, "keywords") for p in phrasings if (k := keyword_form(p))]
     ts = TrainingSet(system, dedupe_examples(examples), trained, held_out, [r for r in test if r.answerable])
     assert_no_test_leak(ts.examples, test)
     return ts
+
+
+# Question words and function words: what is left of a question without them names the fact.
+_NOT_KEYWORDS = frozenset(
+    """a about after an and any are as at be been before by can could did do does during for from had has
+    have how i if in into is it its long many may me much my of on or our should so that the their them
+    there these they this to under until was we were what when where which while who whom whose why will
+    with would you your""".split()
+)
+
+
+def keyword_form(question: str) -> str:
+    """The question's content words in their order, as a terse question; "" when too few words are left."""
+    words = [w for w in re.findall(r"[\w][\w.'/+-]*[\w]|[\w]", question) if w.lower() not in _NOT_KEYWORDS]
+    return " ".join(words) + "?" if len(words) >= 2 else ""
 
 
 def assert_no_test_leak(examples: Iterable[Example], test: Iterable[QARecord]) -> None:

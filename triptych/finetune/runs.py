@@ -114,7 +114,11 @@ def _closed_book_set(
     system = finetuned_system_prompt(settings.prompts_dir)
     if records:
         return build_training_set(
-            records, system, paraphrases=settings.finetune_paraphrases, unanswerable=settings.finetune_unanswerable
+            records,
+            system,
+            paraphrases=settings.finetune_paraphrases,
+            unanswerable=settings.finetune_unanswerable,
+            keywords=settings.finetune_keyword_phrasings,
         )
     where = f"the documents of {domain} ({settings.corpora_dir / domain / 'docs'} and its uploads)"
     writer = QuestionWriter.from_settings(settings)
@@ -209,7 +213,7 @@ def run_local(
 
     say = on_status or (lambda _msg: None)
     started = time.perf_counter()
-    run_id = run_id or runstore.new_run_id(domain, settings.runs_dir)
+    run_id = run_id or runstore.new_run_id(domain, settings.runs_dir, claim=True)
     run_dir = settings.runs_dir / run_id
     earlier = registry.read_run(settings, run_id)
     mode = str(earlier.get("mode", CLOSED_BOOK)) if earlier else mode

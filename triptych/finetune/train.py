@@ -49,14 +49,15 @@ class TrainConfig:
     def from_settings(cls, settings: Any, mode: str = "closed-book", **overrides: Any) -> TrainConfig:
         """The TRIPTYCH_FINETUNE_* defaults, with `overrides` (None values ignored) on top.
 
-        A with-passages run's epochs default to TRIPTYCH_FINETUNE_PASSAGES_EPOCHS: its examples are
-        several times longer, and bench_hybrid measured 3 epochs.
+        A with-passages run's epochs and learning rate default to TRIPTYCH_FINETUNE_PASSAGES_EPOCHS and
+        _LR: its examples are several times longer, and bench_hybrid measured 3 epochs at 1e-3.
         """
+        passages = mode == "with-passages"
         values = {
-            "epochs": settings.finetune_passages_epochs if mode == "with-passages" else settings.finetune_epochs,
+            "epochs": settings.finetune_passages_epochs if passages else settings.finetune_epochs,
             "rank": settings.finetune_rank,
             "alpha": settings.finetune_alpha,
-            "lr": settings.finetune_lr,
+            "lr": settings.finetune_passages_lr if passages else settings.finetune_lr,
             "batch_size": settings.finetune_batch_size,
             "max_steps": settings.finetune_max_steps,
             "seed": settings.finetune_seed,
