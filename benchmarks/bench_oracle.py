@@ -16,6 +16,7 @@ Prints one JSON object; a line per domain goes to stderr as it finishes.
     .venv/bin/python benchmarks/bench_oracle.py                   # all five domains, all dev questions
     .venv/bin/python benchmarks/bench_oracle.py --limit 20 --domains general_squad,legal_cuad
     .venv/bin/python benchmarks/bench_oracle.py --half 1          # only the questions no setting was tuned on
+    TRIPTYCH_TOP_K=12 .venv/bin/python benchmarks/bench_oracle.py --methods rag   # a retrieval setting alone
 """
 
 from __future__ import annotations
@@ -134,7 +135,11 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=600, help="characters of the gold document on each side")
     parser.add_argument("--chroma-path", type=Path, default=None, help="reuse an index folder (default: temporary)")
     parser.add_argument("--answers", type=Path, default=None, help="write every answer here (JSON lines)")
+    parser.add_argument(
+        "--methods", default="oracle,rag", help="rag alone re-measures retrieval settings (oracle ignores them)"
+    )
     args = parser.parse_args()
+    methods = [m for m in ("oracle", "rag") if m in args.methods.split(",")]
     eval_dir = shared_eval_dir()
     started = time.perf_counter()
     out: dict[str, dict] = {}
@@ -177,6 +182,8 @@ def main() -> None:
                         answer_spans(record),
                     )
                     for name, comparison in (("oracle", oracle), ("rag", rag)):
+                        if name not in methods:
+                            continue
                         result = comparison.run(record.question, domain, ["rag"])["rag"]
                         row = scored(record, result)
                         rows[name].append(row)
@@ -185,7 +192,7 @@ def main() -> None:
                                                       "gold": record.gold_answers, **row}) + "\n")  # fmt: skip
                 n = len(records)
                 o, r = summary(rows["oracle"]), summary(rows["rag"])
-                recall = sum(row["chunk_hit"] for row in rows["rag"]) / n if n else None
+                recall = sum(row["chunk_hit"] for row in rows["rag"]) / n if n and rows["rag"] else None
                 out[domain] = {
                     "questions": n,
                     "oracle": o,
@@ -222,7 +229,7 @@ def main() -> None:
                 "domains": out,
                 "mean": {
                     f"{m}_{key}": round(statistics.mean(d[m][key] for d in out.values() if d[m][key] is not None), 4)
-                    for m in ("oracle", "rag")
+                    for m in methods
                     for key in ("contains", "correct")
                 }
                 if out

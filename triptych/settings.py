@@ -216,7 +216,7 @@ class Settings(BaseSettings):
 
     # Fine-tuning (LoRA on the local base model, or a hosted OpenAI job)
     finetune_epochs: int = Field(
-        default=8, ge=1, le=100, description="Passes over the training set (8: see README, Fine-tuning figures)."
+        default=4, ge=1, le=100, description="Passes over the training set (4: see README, Fine-tuning figures)."
     )
     finetune_passages_epochs: int = Field(
         default=3, ge=1, le=100, description="Passes over a with-passages training set (3: see README, bench_hybrid)."
