@@ -77,6 +77,16 @@ class GoldRetriever:
         return [self.passages[query]]
 
 
+def scratch_settings(tmp: Path, chroma_path: Path | None) -> Settings:
+    """Settings of the environment (TRIPTYCH_*, no .env) with indexes and data in `tmp`, or an index folder reused."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        chroma_path=chroma_path or tmp / "indexes",
+        data_dir=tmp / "data",
+        pipeline_timeout_s=900,
+    )
+
+
 def half_of(records: list[QARecord], half: int | None) -> list[QARecord]:
     """All records, or one half of a fixed shuffle (0: the half settings were tuned on, 1: the other)."""
     if half is None:
@@ -127,14 +137,32 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def question_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Which questions, which gold passage, which index, where the answers go (shared with bench_reader)."""
     parser.add_argument("--domains", default=",".join(DOMAINS))
     parser.add_argument("--limit", type=int, default=0, help="questions per domain (0: all with a gold passage)")
     parser.add_argument("--half", type=int, choices=(0, 1), default=None, help="0: tuning half, 1: the other half")
     parser.add_argument("--window", type=int, default=600, help="characters of the gold document on each side")
     parser.add_argument("--chroma-path", type=Path, default=None, help="reuse an index folder (default: temporary)")
     parser.add_argument("--answers", type=Path, default=None, help="write every answer here (JSON lines)")
+    return parser
+
+
+def run_facts(args: argparse.Namespace, settings: Settings) -> dict:
+    """What a run's figures depend on, for its JSON: the questions, the gold window, retrieval and context."""
+    half = "" if args.half is None else f", half {args.half} of random.Random({TUNE_SEED})"
+    return {
+        "split": f"dev (qa_dev.jsonl), questions with a gold passage{half}",
+        "window_chars": args.window,
+        "top_k": settings.top_k,
+        "hybrid": settings.hybrid,
+        "context_budget_tokens": settings.context_budget_tokens,
+        "context_window": settings.context_window,
+    }
+
+
+def main() -> None:
+    parser = question_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     parser.add_argument(
         "--methods", default="oracle,rag", help="rag alone re-measures retrieval settings (oracle ignores them)"
     )
@@ -145,12 +173,7 @@ def main() -> None:
     out: dict[str, dict] = {}
     answers = args.answers.open("w", encoding="utf-8") if args.answers else None
     with tempfile.TemporaryDirectory(prefix="triptych-oracle-") as tmp:
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            chroma_path=args.chroma_path or Path(tmp) / "indexes",
-            data_dir=Path(tmp) / "data",
-            pipeline_timeout_s=900,
-        )
+        settings = scratch_settings(Path(tmp), args.chroma_path)
         embedder = load_embedder(settings.embedding_model, settings.embedding_batch_size)
         client = chroma_client(settings)
         models = LocalModels(settings)
@@ -215,13 +238,7 @@ def main() -> None:
             {
                 "benchmark": "oracle",
                 "model": settings.local_model_alias if settings.rag.is_local else settings.rag.model,
-                "split": "dev (qa_dev.jsonl), questions with a gold passage"
-                + ("" if args.half is None else f", half {args.half} of random.Random({TUNE_SEED})"),
-                "window_chars": args.window,
-                "top_k": settings.top_k,
-                "hybrid": settings.hybrid,
-                "context_budget_tokens": settings.context_budget_tokens,
-                "context_window": settings.context_window,
+                **run_facts(args, settings),
                 "max_tokens": settings.max_tokens,
                 "cpus": os.cpu_count(),
                 "load_avg_end": os.getloadavg(),

@@ -46,8 +46,15 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._shared_eval import DOMAINS, questions, shared_eval_dir  # noqa: E402
-from benchmarks.bench_oracle import TUNE_SEED, GoldRetriever, gold_chunk, half_of  # noqa: E402
+from benchmarks._shared_eval import questions, shared_eval_dir  # noqa: E402
+from benchmarks.bench_oracle import (  # noqa: E402
+    GoldRetriever,
+    gold_chunk,
+    half_of,
+    question_arguments,
+    run_facts,
+    scratch_settings,
+)
 from graphs.compare import describe_error  # noqa: E402
 from graphs.context import RetrieverLike  # noqa: E402
 from graphs.nodes import NOT_IN_DOCUMENTS  # noqa: E402
@@ -320,18 +327,12 @@ def overall(per_domain: dict[str, dict[str, Any]], pooled: dict[str, dict[str, l
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--domains", default=",".join(DOMAINS))
-    parser.add_argument("--limit", type=int, default=0, help="questions per domain (0: all with a gold passage)")
-    parser.add_argument("--half", type=int, choices=(0, 1), default=None, help="0: tuning half, 1: the other half")
-    parser.add_argument("--window", type=int, default=600, help="characters of the gold document on each side")
-    parser.add_argument("--chroma-path", type=Path, default=None, help="reuse an index folder (default: temporary)")
+    parser = question_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     parser.add_argument(
         "--gemma-dir", type=Path, default=None, help="where gemma's GGUF is assembled (default: the package's cache)"
     )
     parser.add_argument("--gemma-max-tokens", type=int, default=48)
     parser.add_argument("--gemma-zero-shot", action="store_true", help="no worked example in gemma's prompt")
-    parser.add_argument("--answers", type=Path, default=None, help="write every answer here (JSON lines)")
     return parser.parse_args()
 
 
@@ -385,12 +386,7 @@ def main() -> None:
     pooled = new_rows()
     answers = args.answers.open("w", encoding="utf-8") if args.answers else None
     with tempfile.TemporaryDirectory(prefix="triptych-reader-") as tmp:
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            chroma_path=args.chroma_path or Path(tmp) / "indexes",
-            data_dir=Path(tmp) / "data",
-            pipeline_timeout_s=900,
-        )
+        settings = scratch_settings(Path(tmp), args.chroma_path)
         gemma = GemmaReader(gguf, settings.local_threads, settings.local_n_ctx, args.gemma_max_tokens,
                             example=not args.gemma_zero_shot)  # fmt: skip
         try:
@@ -427,12 +423,7 @@ def main() -> None:
                         "n_threads": settings.local_threads,
                     },
                 },
-                "split": "dev (qa_dev.jsonl), questions with a gold passage"
-                + ("" if args.half is None else f", half {args.half} of random.Random({TUNE_SEED})"),
-                "window_chars": args.window,
-                "top_k": settings.top_k,
-                "hybrid": settings.hybrid,
-                "context_budget_tokens": settings.context_budget_tokens,
+                **run_facts(args, settings),
                 "cpus": os.cpu_count(),
                 "load_avg_end": os.getloadavg(),
                 "seconds": round(time.perf_counter() - started, 1),
