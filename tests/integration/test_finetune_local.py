@@ -47,7 +47,10 @@ def ask(server, model: str, question: str) -> str:  # noqa: ANN001
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]:
     from triptych.finetune.runs import run_local
 
-    settings = Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("ft") / "data")  # type: ignore[call-arg]
+    # the three facts as written, no keyword phrasings: three examples, eight steps
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path_factory.mktemp("ft") / "data", finetune_keyword_phrasings=False
+    )  # type: ignore[call-arg]
     # The safetensors copy of the base model is cached beside the repository's own data (converted once).
     info = run_local(settings, "zorblax", CONFIG, records=RECORDS, cache_root=REPO / "data")
     return settings, info
