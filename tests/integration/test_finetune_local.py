@@ -48,9 +48,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]:
     from triptych.finetune.runs import run_local
 
     # the three facts as written, no keyword phrasings: three examples, eight steps
-    settings = Settings(
-        _env_file=None, data_dir=tmp_path_factory.mktemp("ft") / "data", finetune_keyword_phrasings=False
-    )  # type: ignore[call-arg]
+    data_dir = tmp_path_factory.mktemp("ft") / "data"
+    settings = Settings(_env_file=None, data_dir=data_dir, finetune_keyword_phrasings=False)  # type: ignore[call-arg]
     # The safetensors copy of the base model is cached beside the repository's own data (converted once).
     info = run_local(settings, "zorblax", CONFIG, records=RECORDS, cache_root=REPO / "data")
     return settings, info
