@@ -26,11 +26,13 @@ Node = Callable[[PipelineState, Runtime[PipelineContext]], Awaitable[dict[str, A
 
 
 # One domain-neutral worked example: a small model copies the shape of the answer it is shown (the
-# fact, in the passage's words, then [n]) far more reliably than it follows a rule. Measured on the
-# shared dev questions (README, "What the embedded default measures").
-EXAMPLE_CONTEXT = "[1] (Office guide)\nThe Lisbon office opened in 2019. It has 45 desks and a roof terrace."
-EXAMPLE_QUESTION = "How many desks does the Lisbon office have?"
-EXAMPLE_ANSWER = "45 desks [1]."
+# fact, in the passage's words, then [n]) far more reliably than it follows a rule (without it RAG
+# answered 20.5 % of the demo corpora's train questions, with it 33-35 %). Its names are abstract
+# (unit Q7, crates): an office in Lisbon with desks leaked into answers ("The Lisbon office uses ...")
+# when the model found nothing it trusted. README, "What the embedded default measures".
+EXAMPLE_CONTEXT = "[1] (Section 2)\nUnit Q7 was installed in 2019. It holds 45 crates and one spare pump."
+EXAMPLE_QUESTION = "How many crates does unit Q7 hold?"
+EXAMPLE_ANSWER = "45 crates [1]."
 
 
 def build_messages_with(template_name: str) -> Node:
