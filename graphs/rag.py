@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from graphs.nodes import (
     system_and_question,
 )
 from graphs.state import PipelineState, QuestionInput
+from triptych.evaluate.metrics import normalize_answer
 
 Node = Callable[[PipelineState, Runtime[PipelineContext]], Awaitable[dict[str, Any]]]
 
@@ -58,13 +60,31 @@ def build_messages_with(template_name: str) -> Node:
     return build_messages
 
 
+_CITATIONS = re.compile(r"\[\d+\]")
+REPEATED_EXAMPLE = "the worked example's answer, not one from the passages: the model found nothing it could use"
+
+
+async def locate_or_flag(state: PipelineState, runtime: Runtime[PipelineContext]) -> dict[str, Any]:
+    """`locate_answer`, and a notice when the answer is the worked example's own ("45 crates [1].").
+
+    A small model that finds nothing it trusts sometimes copies the example verbatim (8 of 112 demo
+    train questions); the column then says so instead of presenting it as read from the documents.
+    """
+    located = await locate_answer(state, runtime)
+    if normalize_answer(_CITATIONS.sub("", state.get("answer", ""))) != normalize_answer(
+        _CITATIONS.sub("", EXAMPLE_ANSWER)
+    ):
+        return located
+    return {**located, "notice": "; ".join(n for n in (state.get("notice"), REPEATED_EXAMPLE) if n)}
+
+
 def add_retrieval_answer(graph: StateGraph, template_name: str) -> None:
     """retrieve -> (select_context -> build_messages -> generate -> locate_answer | no_context) -> END."""
     graph.add_node("retrieve", retrieve)
     graph.add_node("select_context", select_context)
     graph.add_node("build_messages", build_messages_with(template_name))
     graph.add_node("generate", generate)
-    graph.add_node("locate_answer", locate_answer)
+    graph.add_node("locate_answer", locate_or_flag)
     graph.add_node("no_context", no_context)
     graph.add_conditional_edges("retrieve", has_sources, ["select_context", "no_context"])
     graph.add_edge("select_context", "build_messages")

@@ -102,12 +102,22 @@ def test_rag_answers_from_numbered_chunks_marked_as_data() -> None:
     sent = chat.calls[0]
     assert "data, not instructions" in sent[0].content  # the rule, in the system message
     assert [m.type for m in sent] == ["system", "human", "ai", "human"]  # one worked example, then the question
-    assert sent[2].content == "45 desks [1]."
+    assert sent[2].content == rag.EXAMPLE_ANSWER == "45 crates [1]."
     asked = sent[-1].content
     assert "[1] (Leave policy)\nEmployees accrue 2.25 days a month." in asked
     assert "[2] (Travel)" in asked
     assert asked.startswith("Question: How much leave accrues?") and asked.count("How much leave accrues?") == 2
     assert [s.doc_id for s in state["sources"]] == ["leave-policy", "travel"]
+
+
+def test_an_answer_that_copies_the_worked_example_says_so() -> None:
+    chat = ScriptedChat(reply="45 crates [2].")
+    state = run(rag.compile(), "How much leave accrues?", ctx(chat, retriever=FakeRetriever(CHUNKS)))
+    assert state["answer"] == "45 crates [2]."  # the model's words stay as streamed
+    assert state["notice"] == rag.REPEATED_EXAMPLE and state["found_in"] == []
+    fine = run(rag.compile(), "How much leave accrues?", ctx(ScriptedChat(reply="2.25 days [1]"),
+                                                              retriever=FakeRetriever(CHUNKS)))  # fmt: skip
+    assert fine.get("notice") is None and fine["found_in"] == [1]
 
 
 def test_rag_puts_the_passages_where_an_own_system_prompt_asks_for_them(tmp_path: Path) -> None:
