@@ -7,7 +7,8 @@ the sentences of the retrieved chunks, plus the embedding model's cosine similar
 given, plus a small prior for the chunk's rank), and the best sentences are kept, with `window`
 neighbouring sentences on each side, until the token budget is spent. Kept sentences stay in
 document order under their chunk's number `[n]`, so a citation still points at the source shown to
-the user; the sources themselves stay the full chunks.
+the user; the sources themselves stay the full chunks. The excerpts go best last: the one holding the
+best sentence ends the passages, right before the question (a small model reads what is nearest).
 
 `found_in` is the other half: which sources contain the words of an answer, computed by matching,
 never the model's own citation.
@@ -108,6 +109,7 @@ class SelectionConfig:
     with_title: bool = True  # each excerpt is headed by its document's title (and section)
     vector_weight: float = 1.0  # weight of the embedding similarity against BM25 (0: BM25 only)
     rank_weight: float = 0.1  # prior for sentences of higher-ranked chunks
+    best_last: bool = True  # excerpts ordered by their best sentence, the best last; False: by source number
 
 
 @dataclass(frozen=True)
@@ -199,12 +201,14 @@ def select_excerpts(
     if not sentences:
         return []
     chosen: set[tuple[int, int]] = set()
+    best_of: dict[int, float] = {}  # each source's best chosen sentence score
     if config.budget_tokens <= 0:
         chosen = {(s.n, s.index) for s in sentences}
     else:
         rank_of = {source.n: rank for rank, source in enumerate(sources)}
         by_key = {(s.n, s.index): s for s in sentences}
-        order = np.argsort(-_scores(question, sentences, embed, config, rank_of), kind="stable")
+        scores = _scores(question, sentences, embed, config, rank_of)
+        order = np.argsort(-scores, kind="stable")
         spent = 0
         for i in order:
             best = sentences[int(i)]
@@ -219,6 +223,7 @@ def select_excerpts(
                     continue
                 group, cost = [best], count_tokens(best.text)  # the window does not fit: the sentence alone
             chosen.update((s.n, s.index) for s in group)
+            best_of.setdefault(best.n, float(scores[int(i)]))  # the first chosen of a source is its best
             spent += cost
             if spent >= config.budget_tokens:
                 break
@@ -228,6 +233,8 @@ def select_excerpts(
         kept = tuple(s for s in sentences if s.n == source.n and (s.n, s.index) in chosen)
         if kept:
             excerpts.append(Excerpt(source.n, _heading(source, config.with_title), kept, source.text))
+    if config.best_last and best_of:
+        excerpts.sort(key=lambda e: best_of.get(e.n, -math.inf))  # stable: ties keep the sources' order
     return excerpts
 
 

@@ -203,6 +203,9 @@ class Settings(BaseSettings):
     )
     context_window: int = Field(default=0, ge=0, le=10, description="Neighbouring sentences kept around each one.")
     context_titles: bool = Field(default=True, description="Head each passage with its document title and section.")
+    context_best_last: bool = Field(
+        default=True, description="The passage with the best sentence last, next to the question; False: by rank."
+    )
     max_upload_mb: float = Field(default=25.0, gt=0)
     max_pdf_pages: int = Field(default=500, ge=1)
 
@@ -348,6 +351,7 @@ class Settings(BaseSettings):
             budget_tokens=self.context_budget_tokens,
             window=self.context_window,
             with_title=self.context_titles,
+            best_last=self.context_best_last,
         )
 
     @property

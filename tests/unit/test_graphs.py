@@ -125,7 +125,8 @@ def test_rag_puts_the_passages_where_an_own_system_prompt_asks_for_them(tmp_path
     chat = ScriptedChat(reply="2.25 days [1]")
     run(rag.compile(), "How much leave accrues?", ctx(chat, retriever=FakeRetriever(CHUNKS), prompts_dir=tmp_path))
     system, question = chat.calls[0]
-    assert system.content.startswith("Answer from these only:\n[1] (Leave policy)")
+    assert system.content.startswith("Answer from these only:\n[")
+    assert system.content.endswith("[1] (Leave policy)\nEmployees accrue 2.25 days a month.")  # the best passage last
     assert question.content == "How much leave accrues?"
 
 

@@ -55,7 +55,7 @@ def test_sentences_split_on_stops_and_line_breaks_and_keep_offsets() -> None:
 
 def test_the_answering_sentence_is_kept_within_the_budget_under_its_number() -> None:
     sources = [Chunk(1, CANTEEN), Chunk(2, LEIPZIG), Chunk(3, PARKING)]
-    config = SelectionConfig(budget_tokens=30)
+    config = SelectionConfig(budget_tokens=30, best_last=False)
     excerpts = select_excerpts("When is the Leipzig summer shutdown?", sources, config)
     kept = " ".join(e.text for e in excerpts)
     assert "calendar weeks 32 and 33" in kept
@@ -64,6 +64,17 @@ def test_the_answering_sentence_is_kept_within_the_budget_under_its_number() -> 
     assert sum(approx_tokens(s.text) for e in excerpts for s in e.sentences) <= 30
     context = excerpts_context(excerpts)
     assert context.startswith("[") and "[2] (Handbook)\n" in context
+
+
+def test_the_passage_with_the_best_sentence_goes_last_under_its_own_number() -> None:
+    sources = [Chunk(1, LEIPZIG), Chunk(2, CANTEEN), Chunk(3, PARKING)]
+    excerpts = select_excerpts("When is the Leipzig summer shutdown?", sources, SelectionConfig(budget_tokens=60))
+    assert len(excerpts) >= 2 and excerpts[-1].n == 1 and "calendar weeks 32 and 33" in excerpts[-1].text
+    context = excerpts_context(excerpts)
+    assert context.rstrip().endswith(excerpts[-1].text) and "[1] (Handbook)\n" in context
+    by_rank = select_excerpts("When is the Leipzig summer shutdown?", sources,
+                              SelectionConfig(budget_tokens=60, best_last=False))  # fmt: skip
+    assert [e.n for e in by_rank] == sorted(e.n for e in excerpts) != [e.n for e in excerpts]
 
 
 def test_the_budget_holds_and_a_larger_budget_keeps_more() -> None:
