@@ -189,10 +189,11 @@ def select_excerpts(
     embed: Callable[[list[str]], np.ndarray] | None = None,
     count_tokens: Callable[[str], int] = approx_tokens,
 ) -> list[Excerpt]:
-    """The sentences of `sources` that best answer `question`, within the budget, by source number.
+    """The sentences of `sources` that best answer `question`, within the budget, one excerpt per source.
 
     The best sentence is always kept whole, even when it alone is over the budget, so a non-empty list of
-    sources never yields an empty context. With `budget_tokens == 0` every sentence is kept.
+    sources never yields an empty context. With `budget_tokens == 0` every sentence is kept. Excerpts come
+    best last (`config.best_last`), else (and always with whole chunks) in the sources' order.
     """
     sentences: list[Sentence] = []
     for source in sources:
