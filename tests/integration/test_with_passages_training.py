@@ -73,7 +73,8 @@ def test_a_with_passages_run_trains_on_numbered_passages_and_becomes_the_hybrids
     targets = [m[2]["content"] for m in rows]
     assert sum(t == "Not in the documents." for t in targets) == 1
     assert all(re.fullmatch(r".+ \[\d\]\.", t) for t in targets if t != "Not in the documents.")
-    assert all(m[1]["content"].startswith("Question: ") and "\n\nPassages:\n[1] (" in m[1]["content"] for m in rows)
+    assert all(m[1]["content"].startswith("Question: ") and re.search(r"\n\nPassages:\n\[\d\] \(", m[1]["content"])
+               for m in rows)  # fmt: skip
     assert not any(TEST.question in m[1]["content"] for m in rows)  # the test question is never trained
     gen = info["training_set"]["generator"]
     assert gen["mode"] == "with-passages" and gen["distractor_only"] == 1 and gen["with_gold"] == 4
