@@ -26,6 +26,7 @@ def test_the_bundled_model_is_served_from_a_q8_0_copy_made_once(tmp_path: Path) 
     assert weight_types(served) == {"Q8_0"}
     assert gguf_architecture(served) == gguf_architecture(bundled_model_path())
     assert models.model_path() == bundled_model_path()  # what fine-tuning trains on stays the shipped file
+    assert models._spec("any", None, 0).model_path == served  # what a server process is started with
     made = served.stat().st_mtime_ns
     assert models.served_model_path() == served and served.stat().st_mtime_ns == made  # reused, not remade
     assert not [p for p in served.parent.iterdir() if p.name.endswith(".part")]
