@@ -5,11 +5,12 @@ throw-away embedded Chroma folder with the configured chunking and embedding mod
 of qa_dev.jsonl is searched (50 chunks, no score threshold); documents are ranked by their best
 chunk. recall@1 / recall@5: the gold document is first / among the first five documents; mrr: mean
 of 1 / its rank (0 when absent from the 50 chunks). rag_hit: the gold document is among the chunks
-the RAG pipeline would get with the configured top_k and min_score. answer_recall: one of those
+the RAG pipeline would get with the configured top_k, min_score and focus_chunks. answer_recall: one of those
 chunks contains a gold answer (normalised, whole words; every span of a multi-span answer), the
 chunk-level figure that decides what the model can read; answer_ceiling: the share of questions
 whose gold answer occurs in the gold document at all, which no retriever can beat, and
-answer_recall_over_ceiling their ratio. BM25 alone is the anchor row to beat. Prints one JSON object.
+answer_recall_over_ceiling their ratio. `hybrid_unfocused`: hybrid without focus_chunks (the
+document rankings are hybrid's). BM25 alone is the anchor row to beat. Prints one JSON object.
 
     TRIPTYCH_TOP_K=8 TRIPTYCH_CHUNK_SIZE=160 .venv/bin/python benchmarks/bench_retrieval.py
 """
@@ -89,23 +90,27 @@ def main() -> None:
                 "vector": Retriever(index, embedder, top_k=DEPTH, min_score=-1.0, hybrid=False),
                 "hybrid": Retriever(index, embedder, top_k=DEPTH, min_score=-1.0, hybrid=True),
             }
+            given = {"top_k": settings.top_k, "min_score": settings.min_score, "focus": settings.focus_chunks}
             rag = {
-                "vector": Retriever(index, embedder, top_k=settings.top_k, min_score=settings.min_score, hybrid=False),
-                "hybrid": Retriever(index, embedder, top_k=settings.top_k, min_score=settings.min_score, hybrid=True),
+                "vector": Retriever(index, embedder, hybrid=False, **given),
+                "hybrid": Retriever(index, embedder, hybrid=True, **given),
+                "hybrid_unfocused": Retriever(index, embedder, hybrid=True, **{**given, "focus": 0}),
             }
-            ranks: dict[str, list[int | None]] = {"vector": [], "hybrid": [], "bm25": []}
-            hits: dict[str, list[bool]] = {"vector": [], "hybrid": [], "bm25": []}
-            answers: dict[str, list[bool]] = {"vector": [], "hybrid": [], "bm25": []}
+            rows = ("vector", "hybrid", "hybrid_unfocused", "bm25")
+            ranks: dict[str, list[int | None]] = {mode: [] for mode in rows}
+            hits: dict[str, list[bool]] = {mode: [] for mode in rows}
+            answers: dict[str, list[bool]] = {mode: [] for mode in rows}
             qa = questions(eval_dir, domain)
             in_document = 0
             doc_of = {PurePosixPath(f).stem: f for f in index.versions()}
             for record in qa:
                 gold = record["doc_ids"][0]
                 in_document += gold in doc_of and holds_answer([index.document_text(doc_of[gold])], record)
-                for mode, retriever in modes.items():
-                    ranked = doc_ranking([c.doc_id for c in retriever.search(record["question"])])
+                ranking = {m: doc_ranking([c.doc_id for c in r.search(record["question"])]) for m, r in modes.items()}
+                for mode, retriever in rag.items():
+                    ranked = ranking[mode.split("_")[0]]
                     ranks[mode].append(ranked.index(gold) + 1 if gold in ranked else None)
-                    given = rag[mode].search(record["question"])
+                    given = retriever.search(record["question"])
                     hits[mode].append(gold in doc_ranking([c.doc_id for c in given]))
                     answers[mode].append(holds_answer([c.text for c in given], record))
                 by_words = [c for c, _ in bm25.search(record["question"], DEPTH)]
@@ -131,6 +136,7 @@ def main() -> None:
                 "rag_top_k": settings.top_k,
                 "rag_min_score": settings.min_score,
                 "rag_hybrid": settings.hybrid,
+                "rag_focus_chunks": settings.focus_chunks,
                 "depth_chunks": DEPTH,
                 "seconds": round(time.perf_counter() - started, 1),
                 "domains": results,

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 EventKind = Literal["queued", "started", "token", "done"]
 # The settings that decide which retriever answers (one is kept per domain and combination).
-RETRIEVAL_FIELDS = ("embedding_model", "chunk_size", "chunk_overlap", "top_k", "min_score", "hybrid")
+RETRIEVAL_FIELDS = ("embedding_model", "chunk_size", "chunk_overlap", "top_k", "min_score", "hybrid", "focus_chunks")
 MAX_SETUP_RUNNERS = 32  # runners kept for other setups (`Comparison.under`), oldest dropped first
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,6 +22,7 @@ from graphs.nodes import (
 )
 from graphs.state import PipelineState, QuestionInput
 from triptych.evaluate.metrics import normalize_answer
+from triptych.passages import CITATION
 
 Node = Callable[[PipelineState, Runtime[PipelineContext]], Awaitable[dict[str, Any]]]
 
@@ -60,7 +60,7 @@ def build_messages_with(template_name: str) -> Node:
     return build_messages
 
 
-_CITATIONS = re.compile(r"\[\d+\]")
+_EXAMPLE_WORDS = normalize_answer(CITATION.sub(" ", EXAMPLE_ANSWER))
 REPEATED_EXAMPLE = "the worked example's answer, not one from the passages: the model found nothing it could use"
 
 
@@ -71,9 +71,7 @@ async def locate_or_flag(state: PipelineState, runtime: Runtime[PipelineContext]
     train questions); the column then says so instead of presenting it as read from the documents.
     """
     located = await locate_answer(state, runtime)
-    if normalize_answer(_CITATIONS.sub("", state.get("answer", ""))) != normalize_answer(
-        _CITATIONS.sub("", EXAMPLE_ANSWER)
-    ):
+    if normalize_answer(CITATION.sub(" ", state.get("answer", ""))) != _EXAMPLE_WORDS:
         return located
     return {**located, "notice": "; ".join(n for n in (state.get("notice"), REPEATED_EXAMPLE) if n)}
 

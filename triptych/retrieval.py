@@ -1,5 +1,12 @@
 """Find the chunks of a domain that answer a question: vector search, optionally fused with BM25.
 
+`focus`: the last `focus` of the k places go to the best chunks of the top chunk's document by BM25 among
+that document's chunks alone, unless the ranking already holds them. A question that names its document
+("the governing law of the Services Agreement between A and B") matches that document's preamble
+through the names, and every other contract's governing-law clause through the rest; only inside the
+named document does the clause it asks for rank high (bench_retrieval.py: legal chunk recall 74 -> 82
+of 82 answerable questions).
+
 `score` is always the cosine similarity between the question and the chunk (1 - cosine distance),
 and `min_score` always applies to it: a chunk below the threshold is never returned, whichever
 method found it. With `hybrid`, the order comes from reciprocal-rank fusion of the vector ranking
@@ -67,6 +74,18 @@ class LexicalIndex:
     def __init__(self, chunks: list[Chunk]) -> None:
         self.chunks = chunks
         self._bm25 = BM25Okapi([tokenize(c.text) for c in chunks]) if chunks else None
+        self._within: dict[str, LexicalIndex] = {}
+        self._within_lock = threading.Lock()
+
+    def within(self, doc_id: str) -> LexicalIndex:
+        """BM25 over one document's chunks alone (its own word statistics), built once per document."""
+        with self._within_lock:
+            found = self._within.get(doc_id)
+        if found is None:
+            found = LexicalIndex([c for c in self.chunks if c.doc_id == doc_id])
+            with self._within_lock:
+                self._within[doc_id] = found
+        return found
 
     def search(self, query: str, n: int) -> list[tuple[Chunk, float]]:
         """The n best chunks with a positive BM25 score, best first."""
@@ -112,8 +131,11 @@ class Retriever(BaseRetriever):
     top_k: int
     min_score: float
     hybrid: bool
+    focus: int
 
-    def __init__(self, index: DomainIndex, embedder: Embedder, *, top_k: int, min_score: float, hybrid: bool) -> None:
+    def __init__(
+        self, index: DomainIndex, embedder: Embedder, *, top_k: int, min_score: float, hybrid: bool, focus: int = 0
+    ) -> None:
         if model_key(embedder.model_name) != model_key(index.embedding_model):
             raise ValueError(
                 f"the index {index.name} was built with {index.embedding_model}, but the embedder is "
@@ -121,7 +143,9 @@ class Retriever(BaseRetriever):
             )
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1 (got {top_k})")
-        super().__init__(index=index, embedder=embedder, top_k=top_k, min_score=min_score, hybrid=hybrid)
+        if focus < 0:
+            raise ValueError(f"focus must be 0 or more (got {focus})")
+        super().__init__(index=index, embedder=embedder, top_k=top_k, min_score=min_score, hybrid=hybrid, focus=focus)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
@@ -136,8 +160,28 @@ class Retriever(BaseRetriever):
         vector = self.embedder.embed_query(query)
         if not self.hybrid:
             hits = self.index.query(vector, k)
-            return [replace(c, score=s) for c, s in hits if s >= self.min_score][:k]
-        return self._hybrid(query, vector, k)
+            ranked = [replace(c, score=s) for c, s in hits if s >= self.min_score][:k]
+        else:
+            ranked = self._hybrid(query, vector, k)
+        return self._focus(query, vector, ranked, k)
+
+    def _focus(self, query: str, vector: np.ndarray, ranked: list[Chunk], k: int) -> list[Chunk]:
+        """The first k - focus chunks, then the top document's own best chunks by BM25 within it (see above)."""
+        places = min(self.focus, k - 1)
+        if places < 1 or not ranked:
+            return ranked
+        head = ranked[: k - places]
+        taken = {c.chunk_id for c in head}
+        inside = lexical_index(self.index).within(ranked[0].doc_id).search(query, k)
+        wanted = [c for c, _ in inside if c.chunk_id not in taken]
+        scored = {c.chunk_id: c for c in ranked}  # already carry their cosine (and fused) score
+        missing = [c.chunk_id for c in wanted if c.chunk_id not in scored]
+        for chunk, stored in self.index.get_chunks(missing):
+            scored[chunk.chunk_id] = replace(chunk, score=float(np.dot(stored, vector)))
+        added = [scored[c.chunk_id] for c in wanted if c.chunk_id in scored]
+        added = [c for c in added if c.score >= self.min_score][:places]
+        rest = [c for c in ranked[k - places :] if c.chunk_id not in {a.chunk_id for a in added}]
+        return [*head, *added, *rest][:k]
 
     def _hybrid(self, query: str, vector: np.ndarray, k: int) -> list[Chunk]:
         depth = max(MIN_CANDIDATES, 5 * k)
@@ -180,7 +224,14 @@ def retriever_for(
     index = open_index(settings, domain, client=client)
     if embedder is None:
         embedder = load_embedder(settings.embedding_model, settings.embedding_batch_size)
-    return Retriever(index, embedder, top_k=settings.top_k, min_score=settings.min_score, hybrid=settings.hybrid)
+    return Retriever(
+        index,
+        embedder,
+        top_k=settings.top_k,
+        min_score=settings.min_score,
+        hybrid=settings.hybrid,
+        focus=settings.focus_chunks,
+    )
 
 
 def document_text(settings: Settings, domain: str, doc_id: str, *, client: ClientAPI | None = None) -> str:

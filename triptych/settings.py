@@ -195,6 +195,12 @@ class Settings(BaseSettings):
     )
     min_score: float = Field(default=0.25, ge=-1, le=1)
     hybrid: bool = Field(default=True, description="BM25 + vectors fused by reciprocal rank (measured better).")
+    focus_chunks: int = Field(
+        default=2,
+        ge=0,
+        le=49,
+        description="Of the top_k places, how many go to the best document's own best chunks (BM25 within it).",
+    )
     context_budget_tokens: int = Field(
         default=160,
         ge=0,

@@ -2,7 +2,7 @@
 
 A setup holds, for each pipeline, its system prompt (the text itself, not a file path), few-shot
 count, endpoint; the generation settings; the retrieval knobs (chunking, embedding model, top k,
-minimum score, hybrid, context budget); and which fine-tuning adapter answers. The built-in setup
+minimum score, hybrid, focus, context budget); and which fine-tuning adapter answers. The built-in setup
 "default" is today's settings and prompt files. A setup is applied as a copy of the Settings
 (`apply`) plus its prompt texts (`prompt_texts`), so its retrieval fields pick their index wherever
 the settings decide it. Its `hash` is a digest of its content (not its name), the same whatever the
@@ -145,6 +145,7 @@ class Retrieval(_Strict):
     top_k: int = Field(default=8, ge=1, le=50)
     min_score: float = Field(default=0.25, ge=-1, le=1)
     hybrid: bool = True
+    focus_chunks: int = Field(default=2, ge=0, le=49)
     context_budget_tokens: int = Field(default=160, ge=0, le=8192)
     context_window: int = Field(default=0, ge=0, le=10)
     context_titles: bool = True

@@ -133,7 +133,7 @@ def test_bm25_matches_words_by_their_stem() -> None:
 
 
 def test_retriever_for_uses_settings() -> None:
-    settings = Settings(_env_file=None, top_k=2, min_score=0.1, hybrid=True)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, top_k=2, min_score=0.1, hybrid=True, focus_chunks=1)  # type: ignore[call-arg]
     client = ephemeral_client()
     embedder = HashEmbedder(model_name=settings.embedding_model)
     domain = unique_domain()
@@ -142,7 +142,7 @@ def test_retriever_for_uses_settings() -> None:
     with temporary_index(client, embedder=embedder, domain=domain) as index:
         add_texts(index, DOCS, embedder=embedder)
         retriever = retriever_for(settings, domain, client=client, embedder=embedder)
-        assert (retriever.top_k, retriever.min_score, retriever.hybrid) == (2, 0.1, True)
+        assert (retriever.top_k, retriever.min_score, retriever.hybrid, retriever.focus) == (2, 0.1, True, 1)
         top = retriever.search("laptops replaced every three years")
         assert top[0].doc_id == "laptops.md" and len(top) <= 2
         full = document_text(settings, domain, "laptops.md", client=client)
@@ -161,3 +161,67 @@ def test_the_retriever_is_a_langchain_retriever_of_documents() -> None:
         assert documents[0].metadata["score"] == pytest.approx(chunks[0].score)  # the cosine score
         assert [RetrievedChunk.from_document(d) for d in documents] == chunks
         assert len(retriever.invoke("annual leave days", k=1)) == 1
+
+
+CONTRACTS = {
+    "services.md": (
+        "Services agreement between Idan Maimon and Intellisense Solutions.\n\n"
+        "Idan Maimon serves Intellisense Solutions as chief executive.\n\n"
+        "Intellisense Solutions pays Idan Maimon a monthly fee.\n\n"
+        "Jurisdiction. This contract is subject to the laws of New York."
+    ),
+    **{
+        f"{state.lower()}.md": (
+            f"Supply agreement between {buyer} and {seller}.\n\n"
+            f"{seller} delivers parts to {buyer} every month.\n\n"
+            f"Governing law. {state} law governs."
+        )
+        for state, buyer, seller in [
+            ("Texas", "Acme", "Borel"),
+            ("Ohio", "Cyrus", "Dalton"),
+            ("Utah", "Evers", "Fulton"),
+            ("Iowa", "Garner", "Hollis"),
+        ]
+    },
+}
+NAMED_QUESTION = (
+    "Which state's law governs the interpretation of the agreement between Idan Maimon and Intellisense Solutions?"
+)
+CLAUSE = "laws of New York"
+
+
+def _contracts(index, embedder) -> None:  # noqa: ANN001
+    add_texts(index, CONTRACTS, embedder=embedder, chunk_size=80, chunk_overlap=0)
+
+
+def test_focus_gives_places_to_the_named_documents_own_clause() -> None:
+    """A question naming its contract gets that contract's clause, not only other contracts' clauses."""
+    embedder = HashEmbedder()
+    with temporary_index(embedder=embedder) as index:
+        _contracts(index, embedder)
+        plain = Retriever(index, embedder, top_k=4, min_score=-1.0, hybrid=True).search(NAMED_QUESTION)
+        focused = Retriever(index, embedder, top_k=4, min_score=-1.0, hybrid=True, focus=1).search(NAMED_QUESTION)
+        assert plain[0].doc_id == "services.md"  # the names find the document...
+        # ...whose chunks that bear the names, and other contracts, crowd out its clause
+        assert not any(CLAUSE in c.text for c in plain)
+        assert len(focused) == 4 and focused[:3] == plain[:3]  # the first k - focus places stay as ranked
+        assert CLAUSE in focused[3].text and focused[3].doc_id == "services.md"
+        query = embedder.embed_query(NAMED_QUESTION)
+        assert focused[3].score == pytest.approx(float(np.dot(embedder.embed_query(focused[3].text), query)), abs=1e-5)
+        two = Retriever(index, embedder, top_k=4, min_score=-1.0, hybrid=True, focus=2).search(NAMED_QUESTION)
+        assert two[:2] == plain[:2] and any(CLAUSE in c.text for c in two[2:])
+        assert len({c.chunk_id for c in two}) == 4  # no chunk twice
+
+
+def test_focus_keeps_the_best_chunk_and_the_threshold() -> None:
+    embedder = HashEmbedder()
+    with temporary_index(embedder=embedder) as index:
+        _contracts(index, embedder)
+        plain = Retriever(index, embedder, top_k=3, min_score=-1.0, hybrid=False).search(NAMED_QUESTION)
+        everything = Retriever(index, embedder, top_k=3, min_score=-1.0, hybrid=False, focus=10).search(NAMED_QUESTION)
+        assert everything[0] == plain[0] and len(everything) == 3  # focus never takes the first place
+        for hybrid in (False, True):
+            strict = Retriever(index, embedder, top_k=4, min_score=0.2, hybrid=hybrid, focus=2).search(NAMED_QUESTION)
+            assert strict and all(c.score >= 0.2 for c in strict)
+        with pytest.raises(ValueError, match="focus"):
+            Retriever(index, embedder, top_k=3, min_score=0.0, hybrid=True, focus=-1)
