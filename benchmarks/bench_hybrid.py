@@ -41,7 +41,7 @@ from graphs import finetuned, prompt  # noqa: E402
 from graphs.context import PipelineContext  # noqa: E402
 from graphs.nodes import NOT_IN_DOCUMENTS  # noqa: E402
 from graphs.rag import build_messages_with  # noqa: E402
-from triptych.evaluate.metrics import contains, is_refusal, token_f1  # noqa: E402
+from triptych.evaluate.metrics import contains, is_refusal, token_f1, without_citations  # noqa: E402
 from triptych.evaluate.uncertainty import paired_bootstrap, wilson_interval  # noqa: E402
 from triptych.finetune.base_model import cached_base_dir, file_sha256, load_base  # noqa: E402
 from triptych.finetune.dataset import domain_records, split_by_question  # noqa: E402
@@ -174,7 +174,7 @@ def score(answers: list[str], test: list[QARecord]) -> dict[str, Any]:
     """Contains / F1 / citation on answerable questions, refusal accuracy on unanswerable ones."""
     ans = [(a, r) for a, r in zip(answers, test, strict=True) if r.answerable]
     una = [a for a, r in zip(answers, test, strict=True) if not r.answerable]
-    hits = [contains(a, r.gold_answers) for a, r in ans]
+    hits = [contains(without_citations(a), r.gold_answers) for a, r in ans]  # "4 [6]" does not say 6
     n = len(ans)
     ci = wilson_interval(sum(hits), n)
     refused = [is_refusal(a) for a in una]
@@ -182,7 +182,7 @@ def score(answers: list[str], test: list[QARecord]) -> dict[str, Any]:
         "n": n,
         "contains": round(100 * sum(hits) / n, 1) if n else None,
         "contains_ci95": [round(100 * ci[0], 1), round(100 * ci[1], 1)] if ci else None,
-        "f1": round(100 * sum(token_f1(a, r.gold_answers) for a, r in ans) / n, 1) if n else None,
+        "f1": round(100 * sum(token_f1(without_citations(a), r.gold_answers) for a, r in ans) / n, 1) if n else None,
         "citation_rate": round(100 * sum(bool(CITATION.search(a)) for a, _ in ans) / n, 1) if n else None,
         "false_refusals": sum(is_refusal(a) for a, _ in ans),
         "unanswerable_n": len(una),

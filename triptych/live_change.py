@@ -33,7 +33,7 @@ from chromadb.api import ClientAPI
 from graphs.result import PipelineResult
 from triptych import runstore
 from triptych.embeddings import Embedder, load_embedder
-from triptych.evaluate.metrics import contains
+from triptych.evaluate.metrics import contains, without_citations
 from triptych.index import DomainIndex, IndexNotFoundError, check_domain, open_index
 from triptych.ingest import SourceFile, chunking_from, content_hash, ingest_sources
 from triptych.jsonl import read_jsonl
@@ -424,7 +424,7 @@ def answer_has(answer: str, expected: str) -> bool | None:
     """Whether an answer states `expected` (normalised whole words, as evaluation scores); None without one."""
     if not expected.strip() or not answer:
         return None if not expected.strip() else False
-    return contains(answer, [expected])
+    return contains(without_citations(answer), [expected])
 
 
 def run_race(

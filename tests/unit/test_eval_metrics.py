@@ -145,11 +145,21 @@ def test_score_answer_for_rag() -> None:
     scores = score_answer(
         record(), status="ok", answer="Tuesday [2].", sources=sources, retrieved_docs=["leave", "remote", "x"]
     )
-    assert scores["correct"] and scores["em"] is False and scores["contains"] is True
+    assert scores["correct"] and scores["em"] is True and scores["contains"] is True  # [2] is no part of it
     assert (scores["hit@1"], scores["hit@3"], scores["hit@5"]) == (False, True, True)
     assert scores["source_hit"] is True and scores["cited"] is True and scores["cited_holds_answer"] is True
     wrong_cite = score_answer(record(), status="ok", answer="Tuesday [1].", sources=sources, retrieved_docs=[])
     assert wrong_cite["cited_holds_answer"] is False and wrong_cite["hit@1"] is False
+
+
+def test_a_cited_passage_number_is_not_the_answer() -> None:
+    """'4 [6]' cites passage 6; it does not say 6 (a small model's wrong count must not score as right)."""
+    six = record(answer="6", alt_answers=("six",))
+    wrong = score_answer(six, status="ok", answer="4 [6]")
+    assert not any(wrong[k] for k in ("em", "contains", "numeric", "correct")) and wrong["f1"] == 0.0
+    right = score_answer(six, status="ok", answer="6 [1], [2; 3]")
+    assert right["em"] and right["contains"] and right["numeric"] and right["correct"] and right["f1"] == 1.0
+    assert score_answer(six, status="ok", answer="Table [2] lists 6 [1].")["contains"]
 
 
 def test_score_answer_unanswerable_and_errors() -> None:

@@ -183,6 +183,12 @@ def yes_no_match(prediction: str, expected: str | None) -> bool | None:
 # --- retrieval and citations ----------------------------------------------------------------------
 
 _CITATION = re.compile(r"\[(\d{1,2})\]")
+CITATION_MARKS = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")  # [1], [1, 2], [3; 4] with the space before them
+
+
+def without_citations(answer: str) -> str:
+    """An answer without its citation marks: "4 [6]" -> "4", so a cited passage number never counts as the answer."""
+    return CITATION_MARKS.sub("", answer).strip()
 
 
 def cited_numbers(answer: str) -> list[int]:

@@ -1,7 +1,8 @@
 """Scores for one answer (a line of answers.jsonl) and the per-pipeline summary of a run.
 
 An answer's `scores` (None where a score does not apply):
-    em, f1, contains   text match against `answer` + `alt_answers` (answerable questions)
+    em, f1, contains   text match against `answer` + `alt_answers` (answerable questions); these and the
+                       next two read the answer without its citation marks ("4 [6]" does not say 6)
     numeric            a number in the answer equals the numeric gold answer (numeric golds only)
     yes_no             the answer starts with the expected Yes/No (AWS yes/no questions only)
     refused            the answer declines (metrics.is_refusal)
@@ -59,16 +60,17 @@ def score_answer(
     refused = metrics.is_refusal(answer) if status == "ok" else False
     scores: dict[str, Any] = {"refused": refused}
     if record.answerable:
+        said = metrics.without_citations(answer)  # "4 [6]" does not say 6
         numeric = (
-            metrics.spans_numeric_match(answer, spans, scale) if spans else metrics.numeric_match(answer, golds, scale)
+            metrics.spans_numeric_match(said, spans, scale) if spans else metrics.numeric_match(said, golds, scale)
         )
         yes_no = record.extra.get("yes_no_answer")
         scores |= {
-            "em": metrics.exact_match(answer, golds),
-            "f1": round(metrics.token_f1(answer, golds), 4),
-            "contains": metrics.contains(answer, golds, spans),
+            "em": metrics.exact_match(said, golds),
+            "f1": round(metrics.token_f1(said, golds), 4),
+            "contains": metrics.contains(said, golds, spans),
             "numeric": numeric,
-            "yes_no": metrics.yes_no_match(answer, str(yes_no) if yes_no else None),
+            "yes_no": metrics.yes_no_match(said, str(yes_no) if yes_no else None),
         }
         scores["correct"] = status == "ok" and any(scores[k] for k in ("em", "contains", "numeric", "yes_no"))
     else:

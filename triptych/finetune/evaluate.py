@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from triptych.evaluate.metrics import contains, token_f1
+from triptych.evaluate.metrics import contains, token_f1, without_citations
 
 
 def score(predictions: Sequence[str], golds: Sequence[Sequence[str]]) -> dict[str, float | int]:
@@ -19,10 +19,11 @@ def score(predictions: Sequence[str], golds: Sequence[Sequence[str]]) -> dict[st
     n = len(predictions)
     if n == 0:
         return {"n": 0, "contains": 0.0, "f1": 0.0}
+    said = [without_citations(p) for p in predictions]  # "4 [6]" does not say 6
     return {
         "n": n,
-        "contains": round(100 * sum(float(contains(p, g)) for p, g in zip(predictions, golds, strict=True)) / n, 1),
-        "f1": round(100 * sum(token_f1(p, g) for p, g in zip(predictions, golds, strict=True)) / n, 1),
+        "contains": round(100 * sum(float(contains(p, g)) for p, g in zip(said, golds, strict=True)) / n, 1),
+        "f1": round(100 * sum(token_f1(p, g) for p, g in zip(said, golds, strict=True)) / n, 1),
     }
 
 

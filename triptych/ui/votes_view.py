@@ -7,7 +7,6 @@ source, prompt, timing, token count or cost appears; element keys name letters, 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import streamlit as st
@@ -15,6 +14,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from graphs.registry import PIPELINES
 from triptych import votes
+from triptych.evaluate.metrics import without_citations
 from triptych.history import HistoryRecord
 from triptych.qa import domain_qa
 from triptych.settings import Settings
@@ -23,8 +23,6 @@ from triptych.ui.widgets import escape_markdown, render_details, render_final, s
 BLIND_PAGE = "triptych/ui/blind_page.py"
 PAGE_PATH = "blind_page"  # the page's URL path (from its file name)
 QUERY = "blind"  # ?blind=<comparison id>
-
-_CITATIONS = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 
 
 def share_url(record_id: str) -> str:
@@ -46,7 +44,7 @@ def blind_link(record_id: str) -> None:
 
 def blind_text(answer: str) -> str:
     """An answer as the ballot shows it: citation marks like [1] or [1, 2] removed (they would name RAG)."""
-    return _CITATIONS.sub("", answer).strip()
+    return without_citations(answer)
 
 
 def gold_answers(settings: Settings, record: HistoryRecord) -> list[str]:

@@ -54,7 +54,8 @@ def score_answer(answer: str, gold_answers: Sequence[str]) -> dict[str, float]:
     """Best 'contains' and token-F1 over the gold answers, as `triptych eval` scores them."""
     if not answer or not gold_answers:
         return {"contains": 0.0, "f1": 0.0}
-    return {"contains": float(metrics.contains(answer, gold_answers)), "f1": metrics.token_f1(answer, gold_answers)}
+    said = metrics.without_citations(answer)  # "4 [6]" does not say 6
+    return {"contains": float(metrics.contains(said, gold_answers)), "f1": metrics.token_f1(said, gold_answers)}
 
 
 def score_badge(scores: dict[str, float]) -> str:
