@@ -180,7 +180,8 @@ class Retriever(BaseRetriever):
             scored[chunk.chunk_id] = replace(chunk, score=float(np.dot(stored, vector)))
         added = [scored[c.chunk_id] for c in wanted if c.chunk_id in scored]
         added = [c for c in added if c.score >= self.min_score][:places]
-        rest = [c for c in ranked[k - places :] if c.chunk_id not in {a.chunk_id for a in added}]
+        taken |= {c.chunk_id for c in added}
+        rest = [c for c in ranked[k - places :] if c.chunk_id not in taken]
         return [*head, *added, *rest][:k]
 
     def _hybrid(self, query: str, vector: np.ndarray, k: int) -> list[Chunk]:
