@@ -21,8 +21,7 @@ from graphs.nodes import (
     system_and_question,
 )
 from graphs.state import PipelineState, QuestionInput
-from triptych.evaluate.metrics import normalize_answer
-from triptych.passages import CITATION
+from triptych.evaluate.metrics import normalize_answer, without_citations
 
 Node = Callable[[PipelineState, Runtime[PipelineContext]], Awaitable[dict[str, Any]]]
 
@@ -60,7 +59,7 @@ def build_messages_with(template_name: str) -> Node:
     return build_messages
 
 
-_EXAMPLE_WORDS = normalize_answer(CITATION.sub(" ", EXAMPLE_ANSWER))
+_EXAMPLE_WORDS = normalize_answer(without_citations(EXAMPLE_ANSWER))
 REPEATED_EXAMPLE = "the worked example's answer, not one from the passages: the model found nothing it could use"
 
 
@@ -71,7 +70,7 @@ async def locate_or_flag(state: PipelineState, runtime: Runtime[PipelineContext]
     train questions); the column then says so instead of presenting it as read from the documents.
     """
     located = await locate_answer(state, runtime)
-    if normalize_answer(CITATION.sub(" ", state.get("answer", ""))) != _EXAMPLE_WORDS:
+    if normalize_answer(without_citations(state.get("answer", ""))) != _EXAMPLE_WORDS:
         return located
     return {**located, "notice": "; ".join(n for n in (state.get("notice"), REPEATED_EXAMPLE) if n)}
 

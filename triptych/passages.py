@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from triptych.evaluate.metrics import normalize_answer
+from triptych.evaluate.metrics import normalize_answer, without_citations
 from triptych.retrieval import tokenize
 
 # A sentence ends at . ! ? (or a closing quote/bracket after them) followed by white space. Lines
@@ -35,7 +35,6 @@ _BLOCK_LINE = re.compile(r"\s*(#{1,6}\s|[-*+\u2022]\s|\d+[.)]\s)|.*\|")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")  # |---|:---:|
 _MIN_SENTENCE_CHARS = 3
-CITATION = re.compile(r"\[\d+\]")  # a passage number as an answer cites it: [2]
 
 
 def approx_tokens(text: str) -> int:
@@ -309,7 +308,7 @@ def found_in(answer: str, sources: Sequence[PassageLike], question: str = "") ->
     the question is found everywhere). Sources are ordered by their longest such run. This is a
     match computed by Triptych, shown as "found in [n]"; it says nothing about what the model cited.
     """
-    words = normalize_answer(CITATION.sub(" ", answer)).split()
+    words = normalize_answer(without_citations(answer)).split()
     asked = set(tokenize(normalize_answer(question)))
     if not words:
         return []
