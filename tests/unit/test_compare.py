@@ -240,3 +240,21 @@ def test_a_waiting_column_keeps_saying_it_waits_and_a_viewer_who_leaves_stops_wa
     while runner.queue.waiting and time.perf_counter() < deadline:
         time.sleep(0.01)
     assert runner.queue.waiting == 0  # the viewer who left is no longer in the line
+
+
+@pytest.mark.parametrize(("field", "value"), [("top_k", 3), ("min_score", 0.5), ("hybrid", False), ("focus_chunks", 0)])
+def test_a_setup_that_changes_retrieval_gets_its_own_retriever(field: str, value: object) -> None:
+    from triptych.setups import default_setup
+
+    built: list[object] = []
+
+    def retriever_for(domain: str) -> FakeRetriever:
+        built.append(domain)
+        return FakeRetriever([])
+
+    runner = Comparison(settings(), retriever_for=retriever_for)
+    same = default_setup(runner.settings)
+    changed = same.edited({f"retrieval.{field}": value})
+    assert runner.under(same).retriever("hr") is runner.retriever("hr")  # the same knobs share one
+    assert runner.under(changed).retriever("hr") is not runner.retriever("hr")
+    assert len(built) == 2
